@@ -1,0 +1,52 @@
+// 人口基础数据库 — public face. First cut: the person table and bulk loading; fusion of the eight
+// source departments, provenance, history and the registry APIs come with the population issue.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import type { Queryable } from '../../../db/index.ts';
+import { copyRows } from '../../../db/copy.ts';
+import type { GusuModule } from '../../../module.ts';
+
+export interface PersonInput {
+  idNumber: string;
+  name: string;
+  sex: 'M' | 'F';
+  ethnicity: string;
+  birthDate: string;
+  countyCode: string;
+  streetCode: string | null;
+  communityCode: string | null;
+  address: string;
+  phone: string | null;
+}
+
+const COLUMNS = ['id_number', 'name', 'sex', 'ethnicity', 'birth_date', 'county_code', 'street_code', 'community_code', 'address', 'phone', 'source', 'synthetic'];
+
+/** Bulk-loads persons inside the caller's transaction (COPY); returns the count. */
+export async function loadPersons(client: pg.PoolClient, persons: Iterable<PersonInput> | AsyncIterable<PersonInput>, source: string, synthetic: boolean): Promise<number> {
+  async function* rows() {
+    for await (const p of persons as AsyncIterable<PersonInput>) {
+      yield [p.idNumber, p.name, p.sex, p.ethnicity, p.birthDate, p.countyCode, p.streetCode, p.communityCode, p.address, p.phone, source, synthetic];
+    }
+  }
+  return await copyRows(client, 'population.person', COLUMNS, rows());
+}
+
+export async function deletePersonsFromSource(client: Queryable, source: string): Promise<number> {
+  const r = await client.query('delete from population.person where source = $1', [source]);
+  return r.rowCount ?? 0;
+}
+
+/** Residents per county-level division (aggregates only: no personal data). */
+export async function personCountsByCounty(db: Queryable): Promise<{ countyCode: string; persons: number; synthetic: number }[]> {
+  const { rows } = await db.query<{ county_code: string; persons: number; synthetic: number }>(
+    `select county_code, count(*)::int as persons, count(*) filter (where synthetic)::int as synthetic
+       from population.person group by county_code order by county_code`,
+  );
+  return rows.map((r) => ({ countyCode: r.county_code, persons: r.persons, synthetic: r.synthetic }));
+}
+
+export const populationModule: GusuModule = {
+  name: 'population',
+  migrations: path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+};
