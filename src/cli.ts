@@ -8,6 +8,7 @@ import { migrate, openDatabase, readMigrations, type Database } from './db/index
 import { createLogger, migrationSources, startPlatform } from './main.ts';
 import { demoStatus, loadDemo } from './demo/index.ts';
 import { generateEnterprises, generateResidents } from './demo/generator.ts';
+import { backupDatabase, formatBytes, openMaintenanceDb, platformSessions, restoreDatabase, verifyBackup } from './db/backup.ts';
 
 export class UsageError extends Error {}
 
@@ -125,6 +126,55 @@ const COMMANDS: Record<string, Command> = {
       const t0 = Date.now();
       const load = await withDatabase(config, (d) => loadDemo(d.db, profile, { residents, enterprises, seed }));
       process.stdout.write(`loaded ${load.residents} residents and ${load.enterprises} enterprises (seed ${seed}, ${load.notice}) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      return 0;
+    },
+  },
+  backup: {
+    summary: 'write a consistent, compressed logical backup of the whole database to FILE (the platform may be running)',
+    usage: 'gusu backup FILE',
+    async run(args, config) {
+      const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+      if (positionals.length !== 1) throw new UsageError('expects one FILE to write the backup to');
+      const file = positionals[0]!;
+      const target = await openMaintenanceDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, purpose: 'backup' });
+      try {
+        const s = await backupDatabase(target.db, file);
+        process.stdout.write(
+          `backed up ${s.tables} tables, ${s.rows} rows (${formatBytes(s.bytes)} of data, ${formatBytes(s.fileBytes)} compressed) from ${target.where} to ${file} in ${(s.ms / 1000).toFixed(1)} s\n`,
+        );
+      } finally {
+        await target.close();
+      }
+      return 0;
+    },
+  },
+  restore: {
+    summary: 'replace the whole database with a backup made by `gusu backup` (stop the platform first)',
+    usage: 'gusu restore FILE --yes | gusu restore FILE --check',
+    async run(args, config) {
+      const { values, positionals } = parseArgs({ args, options: { yes: { type: 'boolean' }, check: { type: 'boolean' } }, allowPositionals: true, strict: true });
+      if (positionals.length !== 1) throw new UsageError('expects one backup FILE');
+      const file = positionals[0]!;
+      if (values.check) {
+        const info = await verifyBackup(file);
+        const h = info.header;
+        process.stdout.write(
+          `${file} is complete and intact: ${info.trailer.tables} tables, ${info.trailer.rows} rows (${formatBytes(info.trailer.bytes)}), ${h.migrations.length} migrations, made ${h.created} on PostgreSQL ${h.postgres_version}\n`,
+        );
+        return 0;
+      }
+      if (!values.yes) throw new UsageError('restore replaces the whole database with the backup: add --yes to confirm (or --check to only verify the file)');
+      const target = await openMaintenanceDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, purpose: 'restore' });
+      try {
+        const running = await platformSessions(target.db);
+        if (running) throw new Error(`the platform is running on this database (${running} connections): stop it first`);
+        const s = await restoreDatabase(target.db, file, readMigrations(migrationSources()));
+        process.stdout.write(
+          `restored ${s.tables} tables, ${s.rows} rows (${formatBytes(s.bytes)} of data, ${formatBytes(s.fileBytes)} compressed) and ${s.sequences} sequences from ${file} (made ${s.header.created} on PostgreSQL ${s.header.postgres_version}) into ${target.where} in ${(s.ms / 1000).toFixed(1)} s${s.applied.length ? `; then applied newer migrations: ${s.applied.join(', ')}` : ''}\n`,
+        );
+      } finally {
+        await target.close();
+      }
       return 0;
     },
   },

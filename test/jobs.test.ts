@@ -65,7 +65,7 @@ test('a job whose process died (lease passed) is claimed again', async () => {
   await worker.drain();
   await worker.stop();
   assert.equal(ran, 1);
-  assert.equal((await db.query('select status, attempts from platform.job where id = $1', [id])).rows[0].attempts, 2);
+  assert.equal((await db.query('select status, attempts from platform.job where id = $1', [id])).rows[0]?.attempts, 2);
 });
 
 test('a job not yet due is not run; a unique key enqueues once', async () => {
@@ -105,5 +105,5 @@ test('migrations: applied once, an edited applied migration is refused, a failin
   await assert.rejects(migrate(db, edited), /was changed after it was applied/);
   const broken = [{ module: 'broken', id: '001_x', sql: 'create table platform.half (id int); select 1/0;', checksum: 'c' }];
   await assert.rejects(migrate(db, broken), /migration broken\/001_x failed: division by zero/);
-  assert.equal((await db.query(`select to_regclass('platform.half') as t`)).rows[0].t, null);
+  assert.equal((await db.query(`select to_regclass('platform.half') as t`)).rows[0]?.t, null);
 });

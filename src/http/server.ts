@@ -3,7 +3,7 @@
 // their routes; nothing here knows what a resident or a grid is.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import fastifyStatic from '@fastify/static';
@@ -111,9 +111,9 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    requestIdLogLabel: 'request_id',
+    // probes every few seconds would drown the log
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: (req) => req.url === '/healthz' || req.url === '/readyz' }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    disableRequestLogging: false,
     return503OnClosing: true,
     ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
@@ -127,6 +127,8 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
     (req as FastifyRequest & { startedAt?: bigint }).startedAt = process.hrtime.bigint();
   });
   app.addHook('onSend', async (req, reply, payload) => {
+    // while shutting down, a keep-alive connection must not outlive its last in-flight response
+    if (!state.ready) reply.header('connection', 'close');
     if (!req.url.startsWith('/api/docs')) reply.header('content-security-policy', CSP);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'same-origin');
