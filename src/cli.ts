@@ -10,13 +10,10 @@ import { demoStatus, loadDemo } from './demo/index.ts';
 import { generateEnterprises, generateResidents } from './demo/generator.ts';
 import { backupDatabase, formatBytes, openMaintenanceDb, platformSessions, restoreDatabase, verifyBackup } from './db/backup.ts';
 
-export class UsageError extends Error {}
+import { MODULES } from './modules.ts';
+import { UsageError, type Command } from './module.ts';
 
-interface Command {
-  summary: string;
-  usage: string;
-  run(args: string[], config: Config): Promise<number>;
-}
+export { UsageError };
 
 function positiveInt(name: string, v: string | undefined, fallback: number, max: number): number {
   if (v === undefined) return fallback;
@@ -179,6 +176,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+for (const m of MODULES) Object.assign(COMMANDS, m.commands);
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));

@@ -7,8 +7,10 @@ import { loadCityProfile } from './config/profile.ts';
 import { migrate, openDatabase, platformMigrations, readMigrations, startWorker, type Database, type JobHandler, type MigrationSource, type Worker } from './db/index.ts';
 import { buildServer, type Face, type ServerState } from './http/server.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
-import type { GusuModule, ModuleContext } from './module.ts';
+import type { ActorResolver, GusuModule, ModuleContext } from './module.ts';
 import { MODULES } from './modules.ts';
+import { compilePolicy } from './base/identity/policy.ts';
+import { httpPolicy } from './http/policy.ts';
 
 export interface Listener {
   face: Face;
@@ -37,7 +39,7 @@ export function migrationSources(modules: readonly GusuModule[] = MODULES): Migr
   return [platformMigrations, ...modules.filter((m) => m.migrations).map((m) => ({ module: m.name, dir: m.migrations! }))];
 }
 
-export async function startPlatform(config: Config, opts: { log?: Logger; listen?: boolean; modules?: readonly GusuModule[] } = {}): Promise<Platform> {
+export async function startPlatform(config: Config, opts: { log?: Logger; listen?: boolean; modules?: readonly GusuModule[]; resolveActor?: ActorResolver } = {}): Promise<Platform> {
   const log = opts.log ?? createLogger(config);
   const modules = opts.modules ?? MODULES;
   const profile = loadCityProfile(config.profileDir);
@@ -56,6 +58,7 @@ export async function startPlatform(config: Config, opts: { log?: Logger; listen
       config,
       profile,
       log,
+      policy: compilePolicy([...httpPolicy, ...modules.flatMap((m) => m.policies ?? [])]),
       modules: modules.map((m) => ({ name: m.name, provides: m.provides ?? [] })),
     };
     for (const m of modules) await m.start?.(ctx);
@@ -79,7 +82,7 @@ export async function startPlatform(config: Config, opts: { log?: Logger; listen
         : [{ face: 'both', port: config.port }];
     const listeners: Listener[] = [];
     for (const { face, port } of faces) {
-      const app = await buildServer({ ctx, modules, face, state, metrics, loggerInstance: log });
+      const app = await buildServer({ ctx, modules, face, state, metrics, loggerInstance: log, resolveActor: opts.resolveActor });
       let url = '';
       if (opts.listen !== false) {
         await app.listen({ host: config.host, port });

@@ -5,14 +5,27 @@ import type { FastifyInstance, FastifyBaseLogger } from 'fastify';
 import type { Config } from './config/index.ts';
 import type { CityProfile } from './config/profile.ts';
 import type { Db, JobHandler } from './db/index.ts';
+import type { Actor, Policy, Rule } from './base/identity/policy.ts';
 
 export interface ModuleContext {
   db: Db;
   config: Config;
   profile: CityProfile;
   log: FastifyBaseLogger;
+  /** every module's rules, compiled: ctx.policy.authorize(actor, 'person:read', person) */
+  policy: Policy;
   /** every registered module's name and the subsystems it provides */
   modules: readonly { name: string; provides: readonly string[] }[];
+}
+
+/** thrown by a command for bad flags or arguments: the CLI prints it with the usage and exits 2 */
+export class UsageError extends Error {}
+
+/** a `gusu` sub-command; returns the exit code (0 done, 1 failed, 2 usage) */
+export interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[], config: Config): Promise<number>;
 }
 
 export type Routes = (app: FastifyInstance, ctx: ModuleContext) => Promise<void> | void;
@@ -28,6 +41,23 @@ export interface GusuModule {
   jobs?: (ctx: ModuleContext) => Record<string, JobHandler>;
   /** ids from the subsystem directory (src/portals/public/subsystems.ts) that this module makes work */
   provides?: readonly string[];
+  /** who may do what to this module's resources (see src/base/identity/policy.ts) */
+  policies?: readonly Rule[];
+  /** sub-commands this module adds to the `gusu` CLI */
+  commands?: Record<string, Command>;
   /** runs once at start-up after migrations, before listening (e.g. schedule recurring jobs) */
   start?: (ctx: ModuleContext) => Promise<void>;
+}
+
+/** Finds the actor behind a request (session cookie, bearer token, ...); anonymous if none. */
+export type ActorResolver = (req: import('fastify').FastifyRequest) => Promise<Actor>;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** the action this route performs, 'resource:verb'; every route names one (deny by default) */
+    action?: string;
+  }
+  interface FastifyRequest {
+    actor: Actor;
+  }
 }

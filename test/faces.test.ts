@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import type { GusuModule } from '../src/module.ts';
+import { allow } from '../src/base/identity/policy.ts';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 async function freePort(): Promise<number> {
@@ -15,8 +16,9 @@ async function freePort(): Promise<number> {
 
 const twoFaced: GusuModule = {
   name: 'two-faced',
-  publicRoutes: (app) => void app.get('/api/v1/face-test/public', async () => ({ face: 'public' })),
-  internalRoutes: (app) => void app.get('/api/v1/face-test/internal', async () => ({ face: 'internal' })),
+  policies: allow('anyone', 'read', 'face-test'),
+  publicRoutes: (app) => void app.get('/api/v1/face-test/public', { config: { action: 'face-test:read' } }, async () => ({ face: 'public' })),
+  internalRoutes: (app) => void app.get('/api/v1/face-test/internal', { config: { action: 'face-test:read' } }, async () => ({ face: 'internal' })),
 };
 
 let t: TestPlatform;

@@ -3,34 +3,37 @@ import { after, before, test } from 'node:test';
 import { Type } from 'typebox';
 import { problem } from '../src/http/problems.ts';
 import type { GusuModule } from '../src/module.ts';
+import { allow } from '../src/base/identity/policy.ts';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 let releaseSlow: () => void = () => undefined;
 let slowStarted: () => void = () => undefined;
 
 // a module that exists only in this test, to exercise the error model and shutdown
+const call = { action: 'probe:call' };
 const probe: GusuModule = {
   name: 'probe',
+  policies: allow('anyone', 'call', 'probe'),
   publicRoutes(app) {
     app.post(
       '/api/v1/probe',
-      { schema: { tags: ['probe'], body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 20 }), n: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }) } },
+      { config: call, schema: { tags: ['probe'], body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 20 }), n: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }) } },
       async (req) => ({ ok: true, body: req.body }),
     );
-    app.get('/api/v1/probe/crash', async () => {
+    app.get('/api/v1/probe/crash', { config: call }, async () => {
       throw new Error('secret internal detail at /srv/gusu/src/x.ts:12');
     });
-    app.get('/api/v1/probe/conflict', async () => {
+    app.get('/api/v1/probe/conflict', { config: call }, async () => {
       throw problem('conflict', 'the case was already closed', { caseId: 'C-1' });
     });
-    app.get('/api/v1/probe/slow', async () => {
+    app.get('/api/v1/probe/slow', { config: call }, async () => {
       slowStarted();
       await new Promise<void>((r) => (releaseSlow = r));
       return { finished: true };
     });
   },
   internalRoutes(app) {
-    app.get('/api/v1/probe/internal', async () => ({ face: 'internal' }));
+    app.get('/api/v1/probe/internal', { config: call }, async () => ({ face: 'internal' }));
   },
 };
 

@@ -12,7 +12,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { repoRoot } from '../config/index.ts';
-import type { GusuModule, ModuleContext } from '../module.ts';
+import type { ActorResolver, GusuModule, ModuleContext } from '../module.ts';
+import { ANONYMOUS } from '../base/identity/policy.ts';
+import { PLUGIN_ROUTE_ACTIONS } from './policy.ts';
 import { requestLang } from './i18n.ts';
 import { HttpProblem, PROBLEM_TYPES, problemBody, type ProblemName } from './problems.ts';
 import { errorPage, problemPage } from './layout.ts';
@@ -33,6 +35,8 @@ export interface BuildOptions {
   face: Face;
   state: ServerState;
   metrics: Metrics;
+  /** who is calling; anonymous when omitted */
+  resolveActor?: ActorResolver;
   /** a pino logger; none: silent */
   loggerInstance?: FastifyBaseLogger;
   bodyLimit?: number;
@@ -71,7 +75,8 @@ export function sendProblem(req: FastifyRequest, reply: FastifyReply, name: Prob
   const body = problemBody(name, lang, detail, `urn:gusu:request:${req.id}`, extensions);
   reply.code(body.status);
   if (wantsHtml(req)) {
-    return reply.type('text/html; charset=utf-8').send(errorPage(lang, body));
+    const shell = req.url.startsWith('/console') ? 'console' : 'portal';
+    return reply.type('text/html; charset=utf-8').send(errorPage(lang, body, { path: req.url, shell }));
   }
   return reply.type('application/problem+json; charset=utf-8').send(body);
 }
@@ -119,12 +124,33 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Deny by default: a route that names no action, or an action no policy mentions, stops start-up.
+  app.addHook('onRoute', (route) => {
+    const config = (route.config ?? {}) as { action?: string };
+    if (!config.action) {
+      const fromPrefix = PLUGIN_ROUTE_ACTIONS.find(([prefix]) => route.url.startsWith(prefix));
+      if (fromPrefix) route.config = { ...config, action: fromPrefix[1] };
+    }
+    const action = (route.config as { action?: string } | undefined)?.action;
+    const methods = Array.isArray(route.method) ? route.method.join(',') : route.method;
+    if (!action) throw new Error(`route ${methods} ${route.url} names no action (config: { action: 'resource:verb' })`);
+    if (!ctx.policy.actions.has(action)) throw new Error(`route ${methods} ${route.url} needs "${action}", which no policy allows anyone`);
+  });
+  app.decorateRequest('actor', null as never);
+  const resolveActor = opts.resolveActor ?? (async () => ANONYMOUS);
+
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 256 * 1024 });
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     (req as FastifyRequest & { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+  });
+  // who is calling, then whether any rule could allow them this route's action
+  app.addHook('preHandler', async (req) => {
+    req.actor = await resolveActor(req);
+    const action = req.routeOptions.config?.action;
+    if (action) ctx.policy.authorize(req.actor, action); // no action: the not-found handler
   });
   app.addHook('onSend', async (req, reply, payload) => {
     // while shutting down, a keep-alive connection must not outlive its last in-flight response
@@ -175,7 +201,7 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
     transformStaticCSP: (header) => header.replace(/ https:/g, '').replace(' upgrade-insecure-requests;', '').replace(' validator.swagger.io', ''),
     uiConfig: { validatorUrl: null, deepLinking: true },
   });
-  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/openapi.json', { schema: { hide: true }, config: { action: 'api-description:read' } }, async () => app.swagger());
 
   await app.register(fastifyStatic, {
     root: path.join(repoRoot, 'web'),
@@ -187,10 +213,10 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
 
   // operations: liveness, readiness, metrics (both faces)
   const Health = Type.Object({ status: Type.String() });
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness: the process serves requests', response: { 200: Health } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { action: 'health:read' }, schema: { tags: ['operations'], summary: 'Liveness: the process serves requests', response: { 200: Health } } }, async () => ({ status: 'ok' }));
   app.get(
     '/readyz',
-    { schema: { tags: ['operations'], summary: 'Readiness: started, not shutting down, database reachable', response: { 200: Health } } },
+    { config: { action: 'health:read' }, schema: { tags: ['operations'], summary: 'Readiness: started, not shutting down, database reachable', response: { 200: Health } } },
     async (req, reply) => {
       if (!state.ready) return sendProblem(req, reply, 'unavailable', 'starting up or shutting down');
       try {
@@ -201,11 +227,11 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
       return { status: 'ready' };
     },
   );
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus text exposition', produces: ['text/plain'] } }, async (_req, reply) => {
+  app.get('/metrics', { config: { action: 'metrics:read' }, schema: { tags: ['operations'], summary: 'Prometheus text exposition', produces: ['text/plain'] } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);
     return await metrics.registry.metrics();
   });
-  app.get('/problems/:name', { schema: { hide: true, params: Type.Object({ name: Type.String({ maxLength: 64 }) }) } }, async (req, reply) => {
+  app.get('/problems/:name', { config: { action: 'problem-type:read' }, schema: { hide: true, params: Type.Object({ name: Type.String({ maxLength: 64 }) }) } }, async (req, reply) => {
     const name = req.params.name as ProblemName;
     if (!Object.hasOwn(PROBLEM_TYPES, name)) return sendProblem(req, reply, 'not-found', `no problem type named ${req.params.name}`);
     return reply.type('text/html; charset=utf-8').send(problemPage(requestLang(req), name));

@@ -1,0 +1,65 @@
+// `npm run bench -- NAME [--quick]`: runs one benchmark scenario, prints progress lines and, as its
+// last line, one JSON object {"scenario": NAME, "figures": {...}} for scripts to pick up.
+// BENCH_SECONDS and BENCH_ROUNDS shorten or lengthen a run; BENCH_DATABASE_URL measures against a
+// PostgreSQL server instead of the embedded one.
+import { parseArgs } from 'node:util';
+import type { BenchOptions, Figures, ScenarioModule } from './support.ts';
+
+const SCENARIOS: Record<string, { summary: string; load: () => Promise<ScenarioModule> }> = {
+  http: { summary: 'requests/s and latency of /healthz and the portal home page, against a bare node:http server sending the same bytes', load: () => import('./http.ts') },
+};
+
+class UsageError extends Error {}
+
+function envNumber(name: string, integer: boolean): number | null {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UsageError(`${name}=${JSON.stringify(raw)}: expected a ${integer ? 'whole ' : ''}number above 0`);
+  return n;
+}
+
+function known(): string {
+  const width = Math.max(...Object.keys(SCENARIOS).map((k) => k.length));
+  return ['scenarios:', ...Object.entries(SCENARIOS).map(([k, s]) => `  ${k.padEnd(width)}  ${s.summary}`)].join('\n') + '\n';
+}
+
+const FIGURE = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
+
+async function main(argv: string[]): Promise<number> {
+  let name: string | undefined;
+  let opts: BenchOptions;
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: { quick: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    if (positionals.length !== 1) throw new UsageError('expects one scenario NAME');
+    name = positionals[0]!;
+    if (!Object.hasOwn(SCENARIOS, name)) throw new UsageError(`unknown scenario ${JSON.stringify(name)}`);
+    opts = {
+      quick: values.quick ?? false,
+      seconds: envNumber('BENCH_SECONDS', false),
+      rounds: envNumber('BENCH_ROUNDS', true),
+      log: (msg) => process.stdout.write(`[bench ${name}] ${msg}\n`),
+    };
+  } catch (err) {
+    if (!(err instanceof UsageError) && !(err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw err;
+    process.stderr.write(`bench: ${(err as Error).message}\nusage: npm run bench -- NAME [--quick]\n${known()}`);
+    return 2;
+  }
+  const t0 = Date.now();
+  let figures: Figures;
+  try {
+    figures = await (await SCENARIOS[name]!.load()).run(opts);
+  } catch (err) {
+    process.stderr.write(`bench ${name}: ${(err as Error).message}\n`);
+    if (process.env.LOG_LEVEL === 'debug') process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+  for (const [k, v] of Object.entries(figures)) {
+    if (!FIGURE.test(k) || typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`scenario ${name} reported a bad figure ${k}=${String(v)}`);
+  }
+  opts.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  process.stdout.write(JSON.stringify({ scenario: name, figures }) + '\n');
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,45 @@
+// The benchmark harness, in a reduced run: figures are checked for shape, never for speed.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+import { createTestDatabase } from './support/db.ts';
+
+const repo = path.resolve(import.meta.dirname, '..');
+
+function bench(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+test('an unknown scenario lists the known ones and exits 2', async () => {
+  const r = await bench(['no-such-scenario'], {});
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown scenario "no-such-scenario"/);
+  assert.match(r.stderr, /^ {2}http {2}/m);
+});
+
+test('the http scenario ends with one JSON line of positive figures', async () => {
+  // on the test server when there is one (no initdb to wait for), else embedded in a temporary directory
+  const database = process.env.TEST_DATABASE_URL ? await createTestDatabase() : null;
+  try {
+    const r = await bench(['http', '--quick'], { BENCH_SECONDS: '1', BENCH_ROUNDS: '1', ...(database ? { BENCH_DATABASE_URL: database.url } : {}) });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    const last = JSON.parse(lines.at(-1)!) as { scenario: string; figures: Record<string, number> };
+    assert.equal(last.scenario, 'http');
+    const keys = ['home', 'healthz'].flatMap((e) => ['per_s', 'p50_ms', 'p99_ms', 'baseline_per_s', 'ratio'].map((f) => `${e}_${f}`));
+    assert.deepEqual(Object.keys(last.figures).sort(), keys.sort());
+    for (const k of keys) assert.ok(typeof last.figures[k] === 'number' && last.figures[k]! > 0, `${k} = ${last.figures[k]}`);
+    assert.ok(lines.length > 1, 'progress lines come before the figures');
+  } finally {
+    await database?.drop();
+  }
+});
