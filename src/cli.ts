@@ -22,7 +22,7 @@ function positiveInt(name: string, v: string | undefined, fallback: number, max:
 }
 
 async function withDatabase<T>(config: Config, fn: (d: Database) => Promise<T>): Promise<T> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 4 });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 4, attach: true, applicationName: 'gusu-cli' });
   try {
     await migrate(database.db, readMigrations(migrationSources()));
     return await fn(database);
@@ -73,7 +73,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'apply pending database migrations and exit',
     usage: 'gusu migrate',
     async run(_args, config) {
-      const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+      const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, attach: true, applicationName: 'gusu-cli' });
       try {
         const applied = await migrate(database.db, readMigrations(migrationSources()));
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'nothing to apply\n');

@@ -23,9 +23,10 @@ import { finished, pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { startEmbedded } from './embedded.ts';
-import { migrate, type Migration } from './migrate.ts';
-import { createDb, type Db, type Queryable } from './pool.ts';
+import { findRunningEmbedded } from './embedded.ts';
+import { openDatabase } from './index.ts';
+import { migrateWith, type Migration } from './migrate.ts';
+import type { Db, Queryable } from './pool.ts';
 
 export class BackupError extends Error {}
 
@@ -468,16 +469,6 @@ export function checkMigrations(header: BackupHeader, migrations: Migration[]): 
   if (changed.length) throw new BackupError(`the backup's migrations ${changed.join(', ')} differ from this code's (edited after they were applied): its schema cannot be recreated`);
 }
 
-/** migrate() opens its own transaction on a Db; this Db runs it inside the restore's transaction instead. */
-function inTransaction(client: pg.PoolClient): Db {
-  return {
-    pool: null as unknown as pg.Pool,
-    query: (text, values) => client.query(text, values),
-    tx: (fn) => fn(client),
-    close: async () => undefined,
-  };
-}
-
 async function copyIn(client: pg.PoolClient, t: TableHeader, events: AsyncGenerator<BackupEvent>): Promise<number> {
   const cols = t.columns.length ? ` (${t.columns.map(ident).join(', ')})` : '';
   const sink = client.query(copyFrom(`copy ${qualified(t)}${cols} from stdin`));
@@ -533,8 +524,7 @@ export async function restoreDatabase(db: Db, file: string, migrations: Migratio
     await client.query(`set local lock_timeout = '30s'`);
     for (const schema of await gusuSchemas(client)) await client.query(`drop schema ${ident(schema)} cascade`);
     await client.query('drop table if exists public.gusu_migration');
-    const asDb = inTransaction(client);
-    await migrate(asDb, migrations, { only });
+    await migrateWith(client, migrations, { only });
 
     const present = await gusuTables(client);
     const presentKeys = new Set(present.map(key));
@@ -581,7 +571,7 @@ export async function restoreDatabase(db: Db, file: string, migrations: Migratio
       await client.query(`select setval($1::regclass, $2::bigint, $3)`, [`${ident(s.schema)}.${ident(s.name)}`, s.last_value, s.is_called]);
     }
 
-    const applied = await migrate(asDb, migrations);
+    const applied = await migrateWith(client, migrations);
     return {
       tables: info.tables.length,
       rows,
@@ -593,28 +583,6 @@ export async function restoreDatabase(db: Db, file: string, migrations: Migratio
       ms: Date.now() - t0,
     };
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The URL of the embedded server a running Gusu process holds in dataDir, if one does. */
-function runningEmbedded(dataDir: string): { url: string; pid: number } | null {
-  const lockFile = path.join(dataDir, 'gusu.lock');
-  if (!fs.existsSync(lockFile)) return null;
-  const pid = Number(fs.readFileSync(lockFile, 'utf8').trim());
-  if (!pid || pid === process.pid || !isAlive(pid)) return null;
-  const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
-  if (!fs.existsSync(pidFile)) throw new BackupError(`a Gusu process (pid ${pid}) is starting on ${dataDir}: try again when it is up`);
-  const port = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[3]); // postmaster.pid: pid, datadir, start time, port, ...
-  const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'pg-credentials.json'), 'utf8')) as { user: string; password: string; database: string };
-  return { url: `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${port}/${creds.database}`, pid };
 }
 
 export interface MaintenanceDb {
@@ -629,31 +597,17 @@ export interface MaintenanceDb {
  * platform (backup only: restore refuses while one runs); else the embedded server, started here.
  */
 export async function openMaintenanceDb(opts: { databaseUrl: string | null; dataDir: string; purpose: 'backup' | 'restore' }): Promise<MaintenanceDb> {
-  const applicationName = `gusu-${opts.purpose}`;
-  if (opts.databaseUrl) {
-    const db = createDb(opts.databaseUrl, { max: 2, applicationName });
-    return { db, where: 'the DATABASE_URL database', close: () => db.close() };
-  }
   const dataDir = path.resolve(opts.dataDir);
-  const running = runningEmbedded(dataDir);
-  if (running) {
-    if (opts.purpose === 'restore') throw new BackupError(`the platform (pid ${running.pid}) is running on the embedded database in ${dataDir}: stop it first`);
-    const db = createDb(running.url, { max: 2, applicationName });
-    return { db, where: `the running platform's embedded database in ${dataDir}`, close: () => db.close() };
-  }
-  if (opts.purpose === 'backup' && !fs.existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))) {
+  if (!opts.databaseUrl && opts.purpose === 'backup' && !findRunningEmbedded(dataDir) && !fs.existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))) {
     throw new BackupError(`there is no embedded database in ${dataDir}: set GUSU_DATA_DIR to the platform's data directory, or DATABASE_URL`);
   }
-  const server = await startEmbedded(dataDir);
-  const db = createDb(server.url, { max: 2, applicationName });
-  return {
-    db,
-    where: `the embedded database in ${dataDir}`,
-    async close() {
-      await db.close();
-      await server.stop();
-    },
-  };
+  const database = await openDatabase({ databaseUrl: opts.databaseUrl, dataDir, poolSize: 2, attach: true, applicationName: `gusu-${opts.purpose}` });
+  if (database.attachedTo && opts.purpose === 'restore') {
+    await database.close();
+    throw new BackupError(`the platform (pid ${database.attachedTo}) is running on the embedded database in ${dataDir}: stop it first`);
+  }
+  const where = opts.databaseUrl ? 'the DATABASE_URL database' : database.attachedTo ? `the running platform's embedded database in ${dataDir}` : `the embedded database in ${dataDir}`;
+  return { db: database.db, where, close: () => database.close() };
 }
 
 /** Sessions of a running platform on this database (its pool's application_name is 'gusu'). */

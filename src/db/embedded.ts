@@ -196,6 +196,22 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number, lo
 }
 
 /**
+ * The embedded server that a running Gusu process holds in dataDir, if one does: CLI commands attach
+ * to it rather than refusing (the data directory's lock) or starting a second server.
+ */
+export function findRunningEmbedded(dataDir: string): { url: string; pid: number } | null {
+  const lockFile = path.join(dataDir, 'gusu.lock');
+  if (!fs.existsSync(lockFile)) return null;
+  const pid = Number(fs.readFileSync(lockFile, 'utf8').trim());
+  if (!pid || pid === process.pid || !isAlive(pid)) return null;
+  const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+  if (!fs.existsSync(pidFile)) throw new EmbeddedDbError(`a Gusu process (pid ${pid}) is starting on ${dataDir}: try again when it is up`);
+  const port = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[3]); // postmaster.pid: pid, data dir, start time, port, ...
+  const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'pg-credentials.json'), 'utf8')) as Credentials;
+  return { url: `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${port}/${creds.database}`, pid };
+}
+
+/**
  * Initialises (first time) and starts the embedded server with its cluster in `dataDir/pg`, a random
  * password in `dataDir/pg-credentials.json` (0600) and a free loopback port; creates the database.
  */

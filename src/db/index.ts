@@ -1,13 +1,13 @@
 // The database layer's public face: PostgreSQL only, embedded by default or DATABASE_URL.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEmbedded, type EmbeddedServer } from './embedded.ts';
+import { findRunningEmbedded, startEmbedded, type EmbeddedServer } from './embedded.ts';
 import { createDb, type Db, type Queryable } from './pool.ts';
 
 export { createDb, type Db, type Queryable } from './pool.ts';
-export { migrate, readMigrations, appliedMigrations, MigrationError, type Migration, type MigrationSource } from './migrate.ts';
+export { migrate, migrateWith, readMigrations, appliedMigrations, MigrationError, type Migration, type MigrationSource } from './migrate.ts';
 export { enqueue, startWorker, jobCounts, backoffMs, type Job, type JobHandler, type Worker } from './jobs.ts';
-export { startEmbedded, EmbeddedDbError, type EmbeddedServer } from './embedded.ts';
+export { startEmbedded, findRunningEmbedded, EmbeddedDbError, type EmbeddedServer } from './embedded.ts';
 
 /** the platform's own migrations (settings, jobs) */
 export const platformMigrations = { module: 'platform', dir: path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations') };
@@ -16,17 +16,25 @@ export interface Database {
   db: Db;
   url: string;
   embedded: EmbeddedServer | null;
+  /** pid of the running platform whose embedded server this attached to */
+  attachedTo: number | null;
   close(): Promise<void>;
 }
 
-export async function openDatabase(opts: { databaseUrl: string | null; dataDir: string; poolSize: number; log?: (msg: string) => void }): Promise<Database> {
-  const embedded = opts.databaseUrl ? null : await startEmbedded(path.resolve(opts.dataDir), opts.log);
-  const url = opts.databaseUrl ?? embedded!.url;
-  const db = createDb(url, { max: opts.poolSize });
+/**
+ * DATABASE_URL, or the embedded server. With `attach` (CLI commands), the embedded server of a
+ * platform already running on the data directory is used instead of starting one.
+ */
+export async function openDatabase(opts: { databaseUrl: string | null; dataDir: string; poolSize: number; log?: (msg: string) => void; attach?: boolean; applicationName?: string }): Promise<Database> {
+  const running = !opts.databaseUrl && opts.attach ? findRunningEmbedded(path.resolve(opts.dataDir)) : null;
+  const embedded = opts.databaseUrl || running ? null : await startEmbedded(path.resolve(opts.dataDir), opts.log);
+  const url = opts.databaseUrl ?? running?.url ?? embedded!.url;
+  const db = createDb(url, { max: opts.poolSize, applicationName: opts.applicationName });
   return {
     db,
     url,
     embedded,
+    attachedTo: running?.pid ?? null,
     async close() {
       await db.close();
       await embedded?.stop();

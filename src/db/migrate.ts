@@ -56,9 +56,14 @@ export async function appliedMigrations(db: Db): Promise<{ module: string; id: s
   return rows;
 }
 
-/** Applies what is pending; refuses if an applied migration was edited. Returns the ids applied. */
+/** Applies what is pending in its own transaction; refuses if an applied migration was edited. Returns the ids applied. */
 export async function migrate(db: Db, migrations: Migration[], opts: { only?: Set<string> } = {}): Promise<string[]> {
-  return await db.tx(async (client) => {
+  return await db.tx((client) => migrateWith(client, migrations, opts));
+}
+
+/** The same inside the caller's transaction (a restore recreates the schema and loads the data in one). */
+export async function migrateWith(client: pg.PoolClient, migrations: Migration[], opts: { only?: Set<string> } = {}): Promise<string[]> {
+  {
     await client.query('select pg_advisory_xact_lock($1)', [LOCK_KEY]);
     await ensureTable(client);
     const { rows } = await client.query<{ module: string; id: string; checksum: string }>('select module, id, checksum from public.gusu_migration');
@@ -81,5 +86,5 @@ export async function migrate(db: Db, migrations: Migration[], opts: { only?: Se
       done.push(key);
     }
     return done;
-  });
+  }
 }

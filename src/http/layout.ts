@@ -248,8 +248,11 @@ export function figures(items: { label: string; value: number | string }[], lang
   )}</dl>`;
 }
 
+// constructing an Intl formatter is costly: one per language, made once
+const NUMBER_FORMATS: Record<Lang, Intl.NumberFormat> = { 'zh-CN': new Intl.NumberFormat('zh-CN'), en: new Intl.NumberFormat('en-GB') };
+
 export function formatNumber(n: number, lang: Lang): string {
-  return new Intl.NumberFormat(lang === 'en' ? 'en-GB' : 'zh-CN').format(n);
+  return NUMBER_FORMATS[lang].format(n);
 }
 
 export function formatDateTime(iso: string | Date, lang: Lang, timeZone = 'Asia/Shanghai'): string {
