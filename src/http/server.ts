@@ -108,6 +108,17 @@ function fastifyErrorToProblem(err: FastifyError): { name: ProblemName; detail?:
   return { name: 'internal' };
 }
 
+export interface RouteInfo {
+  method: string;
+  url: string;
+  action: string;
+}
+
+/** every route the server registered, with the action it needs (for the authorization matrix) */
+export function routesOf(app: FastifyInstance): readonly RouteInfo[] {
+  return (app as unknown as { gusuRoutes: RouteInfo[] }).gusuRoutes;
+}
+
 export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> {
   const { ctx, modules, face, state, metrics } = opts;
   const app = Fastify({
@@ -124,6 +135,9 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // every route with its action: the authorization matrix test walks this table
+  const routeTable: RouteInfo[] = [];
+  app.decorate('gusuRoutes', routeTable);
   // Deny by default: a route that names no action, or an action no policy mentions, stops start-up.
   app.addHook('onRoute', (route) => {
     const config = (route.config ?? {}) as { action?: string };
@@ -135,6 +149,7 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
     const methods = Array.isArray(route.method) ? route.method.join(',') : route.method;
     if (!action) throw new Error(`route ${methods} ${route.url} names no action (config: { action: 'resource:verb' })`);
     if (!ctx.policy.actions.has(action)) throw new Error(`route ${methods} ${route.url} needs "${action}", which no policy allows anyone`);
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routeTable.push({ method, url: route.url, action });
   });
   app.decorateRequest('actor', null as never);
   const resolveActor = opts.resolveActor ?? (async () => ANONYMOUS);
@@ -146,8 +161,9 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
     reply.header('x-request-id', req.id);
     (req as FastifyRequest & { startedAt?: bigint }).startedAt = process.hrtime.bigint();
   });
-  // who is calling, then whether any rule could allow them this route's action
-  app.addHook('preHandler', async (req) => {
+  // who is calling, then whether any rule could allow them this route's action: before the body is
+  // validated, so a caller who may not use a route learns nothing about its schema
+  app.addHook('preValidation', async (req) => {
     req.actor = await resolveActor(req);
     const action = req.routeOptions.config?.action;
     if (action) ctx.policy.authorize(req.actor, action); // no action: the not-found handler
