@@ -22,6 +22,16 @@ export interface Config {
   shutdownTimeoutMs: number;
   dbPoolSize: number;
   jobConcurrency: number;
+  /** the public face's address as browsers see it (OIDC issuer = publicUrl + '/oidc'); null: http://HOST:PORT */
+  publicUrl: string | null;
+  /** the internal face's address as browsers see it (console redirect URIs); null: http://HOST:INTERNAL_PORT, or publicUrl on one port */
+  internalUrl: string | null;
+  /** sign-in attempts (every login path) allowed per client IP address per minute */
+  loginRatePerMinute: number;
+  /** a portal or console session ends after this many minutes without a request */
+  sessionIdleMinutes: number;
+  /** ... and after this many minutes in any case */
+  sessionMaxMinutes: number;
 }
 
 export class ConfigError extends Error {}
@@ -78,6 +88,21 @@ function databaseUrl(env: Env, name: string): string | null {
   return raw;
 }
 
+function baseUrl(env: Env, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail(name, raw, 'expected an absolute http(s) URL such as https://www.example.gov.cn');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
+    fail(name, raw, 'expected an http:// or https:// URL without query, fragment or credentials');
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
 function host(env: Env, name: string, fallback: string): string {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -109,6 +134,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     shutdownTimeoutMs: int(env, 'GUSU_SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     dbPoolSize: int(env, 'GUSU_DB_POOL_SIZE', 10, 1, 500),
     jobConcurrency: int(env, 'GUSU_JOB_CONCURRENCY', 4, 0, 256),
+    publicUrl: baseUrl(env, 'GUSU_PUBLIC_URL'),
+    internalUrl: baseUrl(env, 'GUSU_INTERNAL_URL'),
+    loginRatePerMinute: int(env, 'GUSU_LOGIN_RATE_PER_MINUTE', 30, 1, 100_000),
+    sessionIdleMinutes: int(env, 'GUSU_SESSION_IDLE_MINUTES', 30, 1, 1440),
+    sessionMaxMinutes: int(env, 'GUSU_SESSION_MAX_MINUTES', 720, 1, 43_200),
   };
   if ((config.publicPort === null) !== (config.internalPort === null)) {
     const [set, unset] = config.publicPort === null ? ['INTERNAL_PORT', 'PUBLIC_PORT'] : ['PUBLIC_PORT', 'INTERNAL_PORT'];

@@ -37,6 +37,29 @@ export async function deletePersonsFromSource(client: Queryable, source: string)
   return r.rowCount ?? 0;
 }
 
+export interface PersonRecord {
+  idNumber: string;
+  name: string;
+  sex: 'M' | 'F';
+  birthDate: string;
+  countyCode: string;
+  synthetic: boolean;
+}
+
+/**
+ * The person with this ID number, or null. A read of personal data: the caller audits it (with the
+ * ID number as the subject and its purpose), e.g. identity's real-name check at registration.
+ */
+export async function findPersonByIdNumber(q: Queryable, idNumber: string): Promise<PersonRecord | null> {
+  if (!/^[0-9]{17}[0-9X]$/.test(idNumber)) return null;
+  const { rows } = await q.query<{ id_number: string; name: string; sex: 'M' | 'F'; birth_date: string; county_code: string; synthetic: boolean }>(
+    'select id_number, name, sex, birth_date, county_code, synthetic from population.person where id_number = $1',
+    [idNumber],
+  );
+  const r = rows[0];
+  return r ? { idNumber: r.id_number, name: r.name, sex: r.sex, birthDate: r.birth_date, countyCode: r.county_code, synthetic: r.synthetic } : null;
+}
+
 /** Residents per county-level division (aggregates only: no personal data). */
 export async function personCountsByCounty(db: Queryable): Promise<{ countyCode: string; persons: number; synthetic: number }[]> {
   const { rows } = await db.query<{ county_code: string; persons: number; synthetic: number }>(

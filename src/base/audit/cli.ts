@@ -1,0 +1,138 @@
+// `gusu audit verify | tail | search`. The command reads only: it does not migrate the database it is
+// inspecting (an auditor may point it at production or at a restored copy), so it asks for
+// `gusu migrate` when the audit schema is missing or behind.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Config } from '../../config/index.ts';
+import { appliedMigrations, findRunningEmbedded, openDatabase, readMigrations, type Db } from '../../db/index.ts';
+import { UsageError, type Command } from '../../module.ts';
+import type { AuditEntry } from './chain.ts';
+import { searchAudit, verifyAudit, type AuditFilter } from './log.ts';
+
+const USAGE = [
+  'gusu audit verify [--anchor SEQ:HASH]',
+  '       gusu audit tail [--limit N] [--json]',
+  '       gusu audit search [--action A | --action PREFIX.*] [--subject ID-NUMBER] [--actor ID] [--resource-type T] [--resource-id ID]',
+  '                         [--since ISO-TIME] [--until ISO-TIME] [--limit N] [--before SEQ] [--json]',
+].join('\n');
+
+// entries may carry hostile text: never let it drive the terminal (escapes, bidi overrides)
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export function formatEntry(e: AuditEntry): string {
+  const actor = `${e.actor.kind}:${e.actor.id}${e.actor.department ? `@${e.actor.department}` : ''}`;
+  const parts = [String(e.seq), e.at, actor, e.action, `${e.resource.type}/${e.resource.id}`, e.outcome];
+  if (e.subject) parts.push(`subject=${e.subject}`);
+  if (e.purpose) parts.push(`purpose=${JSON.stringify(e.purpose)}`);
+  return printable(parts.join('  '));
+}
+
+function wholeNumber(name: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} expects a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function isoTime(name: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(Date.parse(v))) throw new UsageError(`--${name} expects an ISO 8601 date or time such as 2026-03-01T08:00:00+08:00, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** an entry's seq and hash recorded elsewhere (a report, the exchange's log): the chain must still hold it */
+function parseAnchor(v: string): { seq: number; hash: string } {
+  const m = /^(\d{1,15}):([0-9a-f]{64})$/.exec(v);
+  if (!m || Number(m[1]) < 1) throw new UsageError(`--anchor expects SEQ:HASH (an entry's seq and its 64-digit lower-case hex hash), got ${JSON.stringify(v)}`);
+  return { seq: Number(m[1]), hash: m[2]! };
+}
+
+async function withAuditDb<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
+  if (!config.databaseUrl && !findRunningEmbedded(path.resolve(config.dataDir)) && !fs.existsSync(path.join(config.dataDir, 'pg', 'PG_VERSION'))) {
+    throw new Error(`there is no embedded database in ${config.dataDir}: set GUSU_DATA_DIR to the platform's data directory, or DATABASE_URL`);
+  }
+  // attach: a platform running on the embedded server keeps it; this only reads
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, attach: true, applicationName: 'gusu-audit' });
+  try {
+    const applied = new Set((await appliedMigrations(database.db)).map((m) => `${m.module}/${m.id}`));
+    const pending = readMigrations([{ module: 'audit', dir: fileURLToPath(new URL('./migrations', import.meta.url)) }])
+      .map((m) => `${m.module}/${m.id}`)
+      .filter((k) => !applied.has(k));
+    if (pending.length) throw new Error(`the audit log is not set up in this database (pending: ${pending.join(', ')}): run \`gusu migrate\` first`);
+    return await fn(database.db);
+  } finally {
+    await database.close();
+  }
+}
+
+async function printEntries(db: Db, filter: AuditFilter, json: boolean): Promise<void> {
+  const { items } = await searchAudit(db, filter);
+  const out = items.reverse().map((e) => (json ? JSON.stringify(e) : formatEntry(e)));
+  if (out.length) process.stdout.write(out.join('\n') + '\n');
+}
+
+export const auditCommand: Command = {
+  summary: 'verify the hash chain of the audit log, or show its latest or matching entries',
+  usage: USAGE,
+  async run(args, config) {
+    const [sub, ...rest] = args;
+    if (sub === 'verify') {
+      const { values } = parseArgs({ args: rest, options: { anchor: { type: 'string' } }, strict: true });
+      const anchor = values.anchor === undefined ? undefined : parseAnchor(values.anchor);
+      const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\rverified ${n} entries`) : undefined;
+      const result = await withAuditDb(config, (db) => verifyAudit(db, { onProgress: progress, anchor }));
+      if (progress) process.stderr.write('\r\u001b[K');
+      if (result.ok) {
+        process.stdout.write(`audit chain ok: ${result.entries} entries, head ${result.head}\n`);
+        return 0;
+      }
+      process.stdout.write(`audit chain BROKEN at seq ${result.firstBroken.seq}: ${result.firstBroken.reason}\n`);
+      return 1;
+    }
+    if (sub === 'tail') {
+      const { values } = parseArgs({ args: rest, options: { limit: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+      const limit = wholeNumber('limit', values.limit, 1, 1000) ?? 20;
+      await withAuditDb(config, (db) => printEntries(db, { limit }, values.json ?? false));
+      return 0;
+    }
+    if (sub === 'search') {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          action: { type: 'string' },
+          subject: { type: 'string' },
+          actor: { type: 'string' },
+          'resource-type': { type: 'string' },
+          'resource-id': { type: 'string' },
+          since: { type: 'string' },
+          until: { type: 'string' },
+          limit: { type: 'string' },
+          before: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+        strict: true,
+      });
+      const filter: AuditFilter = {
+        action: values.action,
+        subject: values.subject,
+        actorId: values.actor,
+        resourceType: values['resource-type'],
+        resourceId: values['resource-id'],
+        since: isoTime('since', values.since),
+        until: isoTime('until', values.until),
+        limit: wholeNumber('limit', values.limit, 1, 1000) ?? 50,
+        before: wholeNumber('before', values.before, 1, Number.MAX_SAFE_INTEGER),
+      };
+      if (Object.entries(filter).every(([k, v]) => v === undefined || k === 'limit')) {
+        throw new UsageError('search needs at least one of --action, --subject, --actor, --resource-type, --resource-id, --since, --until, --before (or use `gusu audit tail`)');
+      }
+      await withAuditDb(config, (db) => printEntries(db, filter, values.json ?? false));
+      return 0;
+    }
+    throw new UsageError(sub === undefined ? 'expects verify, tail or search' : `unknown audit command ${JSON.stringify(sub)}: expects verify, tail or search`);
+  },
+};
