@@ -7,6 +7,7 @@ import type { BenchOptions, Figures, ScenarioModule } from './support.ts';
 
 const SCENARIOS: Record<string, { summary: string; load: () => Promise<ScenarioModule> }> = {
   http: { summary: 'requests/s and latency of /healthz and the portal home page, against a bare node:http server sending the same bytes', load: () => import('./http.ts') },
+  identity: { summary: 'signatures and verifications/s for ECDSA P-256 and SM2 beside the raw library calls, and certificate verifications through the CA', load: () => import('./identity.ts') },
 };
 
 class UsageError extends Error {}

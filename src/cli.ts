@@ -7,6 +7,7 @@ import { loadCityProfile, ProfileError } from './config/profile.ts';
 import { migrate, openDatabase, readMigrations, type Database } from './db/index.ts';
 import { createLogger, migrationSources, startPlatform } from './main.ts';
 import { demoStatus, loadDemo } from './demo/index.ts';
+import { demoAccountsSummary } from './base/identity/index.ts';
 import { generateEnterprises, generateResidents } from './demo/generator.ts';
 import { backupDatabase, formatBytes, openMaintenanceDb, platformSessions, restoreDatabase, verifyBackup } from './db/backup.ts';
 
@@ -47,7 +48,7 @@ const COMMANDS: Record<string, Command> = {
         `  API: ${platform.listeners.at(-1)!.url}/api/docs   health: /healthz   metrics: /metrics`,
         `  database: ${platform.database.embedded ? `embedded PostgreSQL, data in ${config.dataDir}` : 'DATABASE_URL'}`,
         demo ? `  demo city: ${demo.residents} residents, ${demo.enterprises} enterprises (${demo.notice})` : '  demo city: not loaded (GUSU_DEMO=false)',
-        '  demo accounts: none yet — sign-in arrives with the identity subsystem (see the portal directory)',
+        ...(await demoAccountsSummary(platform.ctx)),
         '',
       ];
       process.stdout.write(lines.join('\n') + '\n');

@@ -11,6 +11,7 @@ import type { ActorResolver, GusuModule, ModuleContext } from './module.ts';
 import { MODULES } from './modules.ts';
 import { compilePolicy } from './base/identity/policy.ts';
 import { httpPolicy } from './http/policy.ts';
+import { createActorResolver } from './base/identity/index.ts';
 
 export interface Listener {
   face: Face;
@@ -62,6 +63,8 @@ export async function startPlatform(config: Config, opts: { log?: Logger; listen
       modules: modules.map((m) => ({ name: m.name, provides: m.provides ?? [] })),
     };
     for (const m of modules) await m.start?.(ctx);
+    // sign-in: the identity module's sessions and bearer tokens, unless the caller brings its own (tests)
+    const resolveActor = opts.resolveActor ?? (modules.some((m) => m.name === 'identity') ? createActorResolver(ctx) : undefined);
 
     const metrics = createMetrics();
     const state: ServerState = { ready: false, checkDb: async () => void (await database.db.query('select 1')) };
@@ -82,7 +85,7 @@ export async function startPlatform(config: Config, opts: { log?: Logger; listen
         : [{ face: 'both', port: config.port }];
     const listeners: Listener[] = [];
     for (const { face, port } of faces) {
-      const app = await buildServer({ ctx, modules, face, state, metrics, loggerInstance: log, resolveActor: opts.resolveActor });
+      const app = await buildServer({ ctx, modules, face, state, metrics, loggerInstance: log, resolveActor });
       let url = '';
       if (opts.listen !== false) {
         await app.listen({ host: config.host, port });

@@ -6,5 +6,20 @@ import { legalEntityModule } from './base/registries/legal-entity/index.ts';
 import { demoModule } from './demo/index.ts';
 import { publicPortalModule } from './portals/public/index.ts';
 import { consoleModule } from './portals/console/index.ts';
+import { auditModule } from './base/audit/index.ts';
+import { caModule } from './base/identity/ca/index.ts';
+import { identityModule } from './base/identity/index.ts';
+import { authPortalModule } from './portals/auth/index.ts';
 
-export const MODULES: readonly GusuModule[] = [populationModule, legalEntityModule, demoModule, publicPortalModule, consoleModule];
+export const MODULES: readonly GusuModule[] = [
+  auditModule,
+  populationModule,
+  legalEntityModule,
+  caModule,
+  demoModule,
+  // after demo: its start seeds the demo accounts from demo residents, enterprises and the CA
+  identityModule,
+  publicPortalModule,
+  consoleModule,
+  authPortalModule,
+];

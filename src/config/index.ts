@@ -22,6 +22,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   dbPoolSize: number;
   jobConcurrency: number;
+  /** base64 of 32 bytes sealing private keys at rest; null: GUSU_DATA_DIR/master.key (created 0600) */
+  masterKey: string | null;
   /** the public face's address as browsers see it (OIDC issuer = publicUrl + '/oidc'); null: http://HOST:PORT */
   publicUrl: string | null;
   /** the internal face's address as browsers see it (console redirect URIs); null: http://HOST:INTERNAL_PORT, or publicUrl on one port */
@@ -110,6 +112,13 @@ function host(env: Env, name: string, fallback: string): string {
   return raw;
 }
 
+function masterKey(env: Env, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(raw)) fail(name, '…', 'expected the base64 of 32 random bytes (openssl rand -base64 32)');
+  return raw;
+}
+
 const repoRoot = path.resolve(new URL('../..', import.meta.url).pathname);
 
 /** Reads the configuration; throws ConfigError with one line naming the bad variable. */
@@ -134,6 +143,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     shutdownTimeoutMs: int(env, 'GUSU_SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     dbPoolSize: int(env, 'GUSU_DB_POOL_SIZE', 10, 1, 500),
     jobConcurrency: int(env, 'GUSU_JOB_CONCURRENCY', 4, 0, 256),
+    masterKey: masterKey(env, 'GUSU_MASTER_KEY'),
     publicUrl: baseUrl(env, 'GUSU_PUBLIC_URL'),
     internalUrl: baseUrl(env, 'GUSU_INTERNAL_URL'),
     loginRatePerMinute: int(env, 'GUSU_LOGIN_RATE_PER_MINUTE', 30, 1, 100_000),

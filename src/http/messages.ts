@@ -128,8 +128,8 @@ export const M = {
     en: 'The platform’s running state and the city’s base configuration at a glance.',
   },
   consoleAccessNotice: {
-    zh: '登录与权限将随“统一身份认证”子系统（规划中）上线。在此之前，工作台只在政务网（内部）入口提供，且不显示任何个人数据，只显示汇总数字。',
-    en: 'Sign-in and permissions arrive with the identity subsystem (planned). Until then the workbench is served only on the internal (government network) face and shows no personal data, only aggregate counts.',
+    zh: '本概览页只在政务网（内部）入口提供，只显示汇总数字，不含任何个人数据。工作人员登录（密码加动态口令）后可使用管理功能，例如角色授权：/console/admin/roles。',
+    en: 'This overview is served only on the internal (government network) face and shows aggregate counts, no personal data. Staff sign in (password plus a one-time code) for administration, such as granting roles at /console/admin/roles.',
   },
   platformStatus: { zh: '平台状态', en: 'Platform status' },
   check: { zh: '检查项', en: 'Check' },

@@ -44,15 +44,12 @@ export interface OpMeta {
 
 export const CA_SYSTEM_ACTOR: AuditActor = { kind: 'system', id: 'gusu-ca' };
 
-// GUSU_MASTER_KEY and GUSU_PUBLIC_URL are read by src/config (masterKey, publicUrl); until a
-// Config carries them the master key comes from the data directory's file.
 export function caContext(config: Config, profile: CityProfile): CaContext {
-  const extra = config as Config & Partial<Record<'masterKey' | 'publicUrl', string | null>>;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
-    master: loadMasterKey({ masterKey: extra.masterKey ?? null, dataDir: config.dataDir }),
+    master: loadMasterKey({ masterKey: config.masterKey, dataDir: config.dataDir }),
     profile,
-    publicUrl: (extra.publicUrl ?? `http://${host}:${config.publicPort ?? config.port}`).replace(/\/+$/, ''),
+    publicUrl: (config.publicUrl ?? `http://${host}:${config.publicPort ?? config.port}`).replace(/\/+$/, ''),
   };
 }
 

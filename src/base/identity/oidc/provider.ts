@@ -2,7 +2,10 @@
 // PKCE required for every client, refresh tokens, RP-initiated and back-channel logout. Storage,
 // keys and cookie keys in PostgreSQL; the login and logout pages are ours, in the platform layout.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Provider, { type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
+// imported lazily in createOidc: the package prints a runtime warning on import, which would land in
+// every CLI command's stderr
+import type Provider from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
 import { html, raw } from '../../../http/html.ts';
 import { errorPage, page } from '../../../http/layout.ts';
 import { isLang, tr, type Lang } from '../../../http/i18n.ts';
@@ -226,7 +229,8 @@ ${raw(form)}
     },
   };
 
-  const provider = new Provider(urls.issuer, configuration);
+  const { default: ProviderClass } = await import('oidc-provider');
+  const provider = new ProviderClass(urls.issuer, configuration);
   // behind a TLS-terminating proxy (GUSU_PUBLIC_URL https://...): trust X-Forwarded-Proto for cookies
   provider.proxy = secure;
   provider.on('server_error', (_kctx, err) => ctx.log.error({ err }, 'OpenID provider server error'));
