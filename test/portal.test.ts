@@ -249,13 +249,13 @@ describe('JSON APIs', () => {
 });
 
 describe('console', () => {
-  test('shows platform status, aggregates per county, departments and the network, and says sign-in is planned', async () => {
+  test('shows platform status, aggregates per county, departments and the network, and points staff to sign-in', async () => {
     const r = await get('/console');
     assert.equal(r.status, 200);
     assert.match(r.body, /class="shell-console"/);
     assert.match(r.body, /<span class="brand-name">苏州市政务协同平台<\/span><span class="brand-sub">工作台 · 政务网（内部）<\/span>/);
     assert.match(r.body, /<title>工作台 - 苏州市政务协同平台<\/title>/);
-    assert.match(r.body, /统一身份认证/);
+    assert.match(r.body, /工作人员登录/);
     assert.match(r.body, /可连接，响应 \d+ 毫秒/);
     assert.match(r.body, /数据库迁移/);
     assert.match(r.body, /任务队列/);
