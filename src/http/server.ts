@@ -15,6 +15,7 @@ import { repoRoot } from '../config/index.ts';
 import type { ActorResolver, GusuModule, ModuleContext } from '../module.ts';
 import { ANONYMOUS } from '../base/identity/policy.ts';
 import { PLUGIN_ROUTE_ACTIONS } from './policy.ts';
+import { contentSecurityPolicy } from './csp.ts';
 import { requestLang } from './i18n.ts';
 import { HttpProblem, PROBLEM_TYPES, problemBody, type ProblemName } from './problems.ts';
 import { errorPage, problemPage } from './layout.ts';
@@ -56,19 +57,7 @@ function wantsHtml(req: FastifyRequest): boolean {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-// Strict by default: no inline script or style anywhere in our pages, every asset from 'self'.
-const CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+const CSP = contentSecurityPolicy();
 
 export function sendProblem(req: FastifyRequest, reply: FastifyReply, name: ProblemName, detail?: string, extensions?: Record<string, unknown>) {
   const lang = requestLang(req);
