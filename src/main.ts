@@ -43,6 +43,9 @@ export function migrationSources(modules: readonly GusuModule[] = MODULES): Migr
 export async function startPlatform(config: Config, opts: { log?: Logger; listen?: boolean; modules?: readonly GusuModule[]; resolveActor?: ActorResolver } = {}): Promise<Platform> {
   const log = opts.log ?? createLogger(config);
   const modules = opts.modules ?? MODULES;
+  const names = modules.map((m) => m.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new Error(`module "${twice}" is registered twice`);
   const profile = loadCityProfile(config.profileDir);
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,

@@ -10,6 +10,7 @@ import { auditModule } from './base/audit/index.ts';
 import { caModule } from './base/identity/ca/index.ts';
 import { identityModule } from './base/identity/index.ts';
 import { authPortalModule } from './portals/auth/index.ts';
+import { securityModule } from './base/security/index.ts';
 
 export const MODULES: readonly GusuModule[] = [
   auditModule,
@@ -22,4 +23,6 @@ export const MODULES: readonly GusuModule[] = [
   publicPortalModule,
   consoleModule,
   authPortalModule,
+  // 定期安全检测: reads audit, CA and identity state
+  securityModule,
 ];
