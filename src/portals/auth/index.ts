@@ -12,7 +12,8 @@ import { requestLang, tr, type Lang } from '../../http/i18n.ts';
 import { notice, safeLocalPath, sendPage, table } from '../../http/layout.ts';
 import { problem } from '../../http/problems.ts';
 import type { GusuModule, ModuleContext } from '../../module.ts';
-import { appendAudit } from '../../base/audit/index.ts';
+import { accessesOfSubject, appendAudit } from '../../base/audit/index.ts';
+import { formatDateTime } from '../../http/layout.ts';
 import {
   AccountError,
   auditActorOf,
@@ -223,6 +224,34 @@ ${CHANNELS.map((c) => html`<label><input type="checkbox" name="channels" value="
 </form>`,
     });
   };
+
+  // 谁看过我的数据: every recorded access to the signed-in resident's personal data, newest first
+  s.get(
+    '/me/data-accesses',
+    { schema: { hide: true, querystring: Type.Object({ before: Type.Optional(Type.Integer({ minimum: 1 })), lang: Type.Optional(Type.String({ maxLength: 10 })) }) }, config: { action: 'own-data-access:read' } },
+    async (req, reply) => {
+      const lang = requestLang(req);
+      const actor = req.actor;
+      if (actor.kind !== 'citizen') throw problem('forbidden', 'residents only');
+      const departments = new Map(ctx.profile.departments.map((d) => [d.code, lang === 'en' ? d.nameEn : d.name]));
+      const found = await accessesOfSubject(ctx.db, actor.idNumber, { limit: 50, before: req.query.before });
+      const T = (zh: string, en: string) => (lang === 'en' ? en : zh);
+      return sendPage(req, reply, {
+        lang,
+        title: T('谁查看了我的数据', 'Who looked at my data'),
+        main: html`<div class="wrap"><h1>${T('谁查看了我的数据', 'Who looked at my data')}</h1>
+<p class="lead">${T('每一次对您个人数据的读取或修改都记入防篡改的审计日志：时间、部门与用途。', 'Every read or change of your personal data is written to the tamper-evident audit log: when, which department, for what purpose.')}</p>
+${table({
+  lang,
+  caption: T('访问记录', 'Accesses'),
+  columns: [{ label: T('时间', 'When'), nowrap: true }, { label: T('部门', 'Department') }, { label: T('操作', 'Action'), code: true }, { label: T('用途', 'Purpose') }, { label: T('结果', 'Outcome') }],
+  rows: found.items.map((i) => [formatDateTime(i.at, lang), (i.department && departments.get(i.department)) ?? i.department ?? T('系统', 'system'), i.action, i.purpose ?? '—', i.outcome]),
+  empty: T('尚无访问记录。', 'No accesses recorded yet.'),
+})}
+${found.next ? html`<p><a href="/me/data-accesses?before=${found.next}">${T('更早的记录', 'Earlier accesses')}</a></p>` : ''}</div>`,
+      });
+    },
+  );
 
   s.get('/me/preferences', { schema: { hide: true, querystring: Type.Object({ saved: Type.Optional(Type.String({ maxLength: 5 })), lang: Type.Optional(Type.String({ maxLength: 10 })) }) }, config: { action: 'preference:read' } }, async (req, reply) =>
     render(req, reply, req.query.saved === '1'),
