@@ -89,7 +89,7 @@ function reseal(from: string, to: string, edit: (body: string) => string): void 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-backup-test-'));
   fs.chmodSync(dir, 0o755); // an embedded server (running as postgres when we are root) reaches into it
-  tp = await startTestPlatform();
+  tp = await startTestPlatform({ GUSU_JOB_CONCURRENCY: '0' }); // no background job may write between the snapshot and the comparison
   db = tp.platform.database.db;
   await db.tx(async (client) => {
     await copyRows(client, 'platform.setting', ['key', 'value'], [
