@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { repoRoot } from '../src/config/index.ts';
-import { startTestPlatform, type TestPlatform } from '../test/support/platform.ts';
+import { headerActor, startTestPlatform, type TestPlatform } from '../test/support/platform.ts';
 
 const SCREENSHOTS = path.join(repoRoot, 'screenshots');
 const AXE = path.join(repoRoot, 'node_modules/axe-core/axe.min.js');
@@ -23,7 +23,7 @@ const cspErrors: string[] = [];
 
 before(async () => {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  t = await startTestPlatform();
+  t = await startTestPlatform({}, [], { resolveActor: headerActor });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
@@ -40,6 +40,8 @@ after(async () => {
 async function open(viewport: { width: number; height: number }, opts: { bypassCSP?: boolean } = {}): Promise<Page> {
   const context = await browser.newContext({ viewport, deviceScaleFactor: viewport.width < 600 ? 2 : 1, bypassCSP: opts.bypassCSP ?? false });
   contexts.push(context);
+  // the workbench is staff-only: console pages are seen as a synthetic staff member (tests only)
+  await context.addCookies([{ name: 'test_actor', value: 'staff', domain: new URL(t.url).hostname, path: '/console' }]);
   const page = await context.newPage();
   const origin = new URL(t.url).origin;
   page.on('request', (r) => {

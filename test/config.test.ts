@@ -50,3 +50,13 @@ for (const [env, message] of bad) {
     });
   });
 }
+
+test('GUSU_TRUST_PROXY: none by default; hops; addresses and ranges; anything else refused naming the variable', () => {
+  assert.equal(loadConfig({}).trustProxy, false);
+  assert.equal(loadConfig({ GUSU_TRUST_PROXY: 'false' }).trustProxy, false);
+  assert.equal(loadConfig({ GUSU_TRUST_PROXY: '1' }).trustProxy, 1);
+  assert.deepEqual(loadConfig({ GUSU_TRUST_PROXY: '10.0.0.0/8, 192.0.2.7,loopback, fd00::/8' }).trustProxy, ['10.0.0.0/8', '192.0.2.7', 'loopback', 'fd00::/8']);
+  for (const bad of ['11', 'proxy.example', '10.0.0.0/33', '10.0.0.1/8/1', '*', '1.2.3.4; rm -rf /', 'fd00::/129']) {
+    assert.throws(() => loadConfig({ GUSU_TRUST_PROXY: bad }), (err: unknown) => err instanceof ConfigError && err.message.startsWith("GUSU_TRUST_PROXY="), bad);
+  }
+});

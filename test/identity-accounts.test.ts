@@ -17,6 +17,8 @@ import {
   verifyPassword,
   verifyTotp,
 } from '../src/base/identity/index.ts';
+import { sealTotpSecrets } from '../src/base/identity/accounts/index.ts';
+import { cachedSecrets } from '../src/base/identity/oidc/secrets.ts';
 import { base32Decode, base32Encode, hotp } from '../src/base/identity/accounts/totp.ts';
 import { makeIdNumber } from '../src/base/codes/index.ts';
 import { Browser, csrfOf, startIdentityPlatform, type IdentityPlatform } from './support/identity.ts';
@@ -89,6 +91,25 @@ test('passwords: scrypt with its parameters stored, timing-safe verification, re
 
 // ---------------------------------------------------------------------------------------------
 // staff: password + TOTP
+
+test('TOTP secrets are sealed at rest: the demo staff\'s, and one stored in the clear once the module seals it', async () => {
+  const db = t.platform.ctx.db;
+  const { rows: demo } = await db.query<{ totp_secret: string }>(`select totp_secret from identity.account where kind = 'staff' and synthetic`);
+  assert.ok(demo.length > 0);
+  for (const r of demo) assert.match(r.totp_secret, /^v1\./, 'a demo staff secret is stored sealed');
+  const secrets = cachedSecrets(db)!;
+  const { totpSecret } = await createStaffAccount(db, { username: 'clear.totp', name: '明文', department: 'SZ-GA', post: '科员', password: 'staff password 12345' });
+  assert.equal((await db.query(`select totp_secret from identity.account where login = 'clear.totp'`)).rows[0]!.totp_secret, totpSecret, 'no secrets given: stored as it is');
+  assert.ok((await sealTotpSecrets(db, secrets)) >= 1);
+  const stored = (await db.query<{ totp_secret: string }>(`select totp_secret from identity.account where login = 'clear.totp'`)).rows[0]!.totp_secret;
+  assert.match(stored, /^v1\./);
+  assert.ok(!stored.includes(totpSecret));
+  const opts = { ratePerMinute: 1000 };
+  const login = { kind: 'staff' as const, login: 'clear.totp', password: 'staff password 12345', totp: totpCode(totpSecret) };
+  assert.deepEqual(await passwordLogin(db, login, { ip: '198.51.100.9' }, opts), { ok: false, reason: 'invalid' }, 'a sealed secret without the key never verifies');
+  assert.equal((await passwordLogin(db, login, { ip: '198.51.100.9' }, { ...opts, secrets })).ok, true);
+});
+
 
 test('staff sign-in: wrong TOTP refused, the right one accepted once, a replay refused', async () => {
   const db = t.platform.ctx.db;

@@ -50,3 +50,29 @@ test('every login path draws on one budget per IP; past it: 429 with Retry-After
   const elsewhere = await passwordLogin(t.platform.ctx.db, { kind: 'citizen', login: '11010519491231002X', password: 'x' }, { ip: '203.0.113.7' }, { ratePerMinute: 4 });
   assert.deepEqual(elsewhere, { ok: false, reason: 'invalid' });
 });
+
+test('behind a trusted proxy (GUSU_TRUST_PROXY) each client behind it has its own budget, and the audit log names it', async () => {
+  const p = await startIdentityPlatform({ GUSU_JOB_CONCURRENCY: '0', GUSU_LOGIN_RATE_PER_MINUTE: '2', GUSU_DEMO: 'false', GUSU_TRUST_PROXY: 'loopback' });
+  try {
+    const browser = new Browser();
+    const { url } = await browser.follow(`${p.url}/auth/login`, p.url);
+    const csrf = csrfOf(await (await browser.fetch(url)).text());
+    const attempt = async (client: string) => (await browser.post(`${url}/citizen`, { _csrf: csrf, idNumber: '11010519491231002X', password: 'not the password' }, { 'x-forwarded-for': client })).status;
+    assert.deepEqual([await attempt('198.51.100.1'), await attempt('198.51.100.1'), await attempt('198.51.100.1')], [401, 401, 429]);
+    assert.equal(await attempt('198.51.100.2'), 401, 'another client behind the same proxy is not limited by the first');
+    const audit = await searchAudit(p.platform.ctx.db, { action: 'auth.login', limit: 10 });
+    assert.ok(audit.items.some((e) => e.ip === '198.51.100.1'), 'the audit log records the client address, not the proxy');
+  } finally {
+    await p.platform.close();
+    await p.database.drop();
+  }
+});
+
+test('without GUSU_TRUST_PROXY a forged X-Forwarded-For is ignored: the budget is the connection address', async () => {
+  const browser = new Browser();
+  const { url } = await browser.follow(`${t.url}/auth/login`, t.url);
+  const csrf = csrfOf(await (await browser.fetch(url)).text());
+  // the first test used this address's budget: a made-up X-Forwarded-For does not escape it
+  const res = await browser.post(`${url}/citizen`, { _csrf: csrf, idNumber: '11010519491231002X', password: 'x' }, { 'x-forwarded-for': '203.0.113.99' });
+  assert.equal(res.status, 429);
+});

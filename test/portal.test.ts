@@ -10,20 +10,22 @@ import { safeLocalPath } from '../src/http/layout.ts';
 import { CitySummarySchema } from '../src/portals/public/city.ts';
 import { SubsystemsSchema } from '../src/portals/public/index.ts';
 import { SUBSYSTEMS } from '../src/portals/public/subsystems.ts';
-import { startTestPlatform, type TestPlatform } from './support/platform.ts';
+import { AS_STAFF, headerActor, startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 const HTML = { accept: 'text/html,application/xhtml+xml' };
 
 let t: TestPlatform;
 before(async () => {
-  t = await startTestPlatform();
+  t = await startTestPlatform({}, [], { resolveActor: headerActor });
 });
 after(async () => {
   await t?.stop();
 });
 
+/** console pages are fetched as a (synthetic) staff member: the workbench is staff-only */
 async function get(pathAndQuery: string, headers: Record<string, string> = HTML): Promise<{ status: number; headers: Headers; body: string }> {
-  const r = await fetch(`${t.url}${pathAndQuery}`, { headers, redirect: 'manual' });
+  const staff = pathAndQuery.startsWith('/console') ? AS_STAFF : {};
+  const r = await fetch(`${t.url}${pathAndQuery}`, { headers: { ...headers, ...staff }, redirect: 'manual' });
   return { status: r.status, headers: r.headers, body: await r.text() };
 }
 
@@ -270,6 +272,17 @@ describe('console', () => {
     assert.equal(r.headers.get('cache-control'), 'no-store');
   });
 
+  test('is staff-only: anonymous callers get 401 with a sign-in link', async () => {
+    const r = await fetch(`${t.url}/console`, { headers: HTML });
+    assert.equal(r.status, 401);
+    const body = await r.text();
+    assert.match(body, /<html lang="zh-CN">/);
+    assert.match(body, /href="\/console\/auth\/login\?back=%2Fconsole">登录<\/a>/);
+    const json = await fetch(`${t.url}/console`, { headers: { accept: 'application/json' } });
+    assert.equal(json.status, 401);
+    assert.match(json.headers.get('content-type')!, /application\/problem\+json/);
+  });
+
   test('no personal data: no names or identity numbers of residents', async () => {
     const r = await get('/console');
     assert.doesNotMatch(r.body, /\b\d{17}[\dX]\b/, 'no resident identity numbers');
@@ -329,7 +342,7 @@ describe('faces', () => {
     });
   }
   before(async () => {
-    split = await startTestPlatform({ PUBLIC_PORT: String(await freePort()), INTERNAL_PORT: String(await freePort()), GUSU_DEMO: 'false' });
+    split = await startTestPlatform({ PUBLIC_PORT: String(await freePort()), INTERNAL_PORT: String(await freePort()), GUSU_DEMO: 'false' }, [], { resolveActor: headerActor });
   });
   after(async () => {
     // not split.stop(): that would also stop the test server the main platform still uses
@@ -340,12 +353,12 @@ describe('faces', () => {
   test('the console is served only on the internal face; the portal only on the public face; both can switch language', async () => {
     const pub = split.platform.listeners.find((l) => l.face === 'public')!.url;
     const internal = split.platform.listeners.find((l) => l.face === 'internal')!.url;
-    assert.equal((await fetch(`${pub}/console`, { headers: HTML })).status, 404);
-    assert.equal((await fetch(`${internal}/console`, { headers: HTML })).status, 200);
+    assert.equal((await fetch(`${pub}/console`, { headers: { ...HTML, ...AS_STAFF } })).status, 404);
+    assert.equal((await fetch(`${internal}/console`, { headers: { ...HTML, ...AS_STAFF } })).status, 200);
     assert.equal((await fetch(`${internal}/`, { headers: HTML })).status, 404);
     assert.equal((await fetch(`${pub}/api/v1/subsystems`)).status, 200);
     for (const base of [pub, internal]) assert.equal((await fetch(`${base}/lang?to=en&back=/`, { redirect: 'manual' })).status, 303);
-    const noDemo = await (await fetch(`${internal}/console`, { headers: HTML })).text();
+    const noDemo = await (await fetch(`${internal}/console`, { headers: { ...HTML, ...AS_STAFF } })).text();
     assert.match(noDemo, /未载入演示数据/);
   });
 });

@@ -1,5 +1,6 @@
 // Typed, validated configuration from the environment. A bad value stops start-up with one line
 // naming the variable and what it accepts; nothing else reads process.env.
+import net from 'node:net';
 import path from 'node:path';
 
 export interface Config {
@@ -34,6 +35,30 @@ export interface Config {
   sessionIdleMinutes: number;
   /** ... and after this many minutes in any case */
   sessionMaxMinutes: number;
+  /**
+   * which reverse proxies' X-Forwarded-For / -Proto / -Host to believe (the client IP behind them is
+   * what rate limits and the audit log see): false, a number of hops, or addresses and CIDR ranges
+   */
+  trustProxy: false | number | string[];
+  /** notices: rate limits, fan-out chunks, retries and the SMS and email adapters (GUSU_NOTICE_*, GUSU_SMS_*, GUSU_EMAIL_*, GUSU_SMTP_URL) */
+  messaging: MessagingConfig;
+}
+
+export interface MessagingConfig {
+  /** notices one department may send per rolling hour */
+  ratePerHour: number;
+  /** recipients one department may address per rolling 24 hours */
+  recipientsPerDay: number;
+  /** residents per fan-out chunk (one job, one transaction) */
+  chunkSize: number;
+  /** SMS and email attempts before a delivery is failed */
+  maxAttempts: number;
+  /** first retry after this many ms, doubling each time (capped at one hour) */
+  retryBaseMs: number;
+  /** largest CSV recipient list accepted, in bytes */
+  uploadMaxBytes: number;
+  sms: { adapter: 'none' | 'test' | 'http'; url: string | null; token: string | null; signature: string };
+  email: { adapter: 'none' | 'test' | 'smtp'; smtpUrl: string | null; from: string | null };
 }
 
 export class ConfigError extends Error {}
@@ -112,11 +137,69 @@ function host(env: Env, name: string, fallback: string): string {
   return raw;
 }
 
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function trustProxy(env: Env, name: string): false | number | string[] {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '' || /^(false|no|off|0)$/i.test(raw)) return false;
+  const accepts = 'expected a number of proxy hops (1–10), or a comma-separated list of proxy addresses, CIDR ranges or loopback/linklocal/uniquelocal';
+  if (/^\d+$/.test(raw)) {
+    const n = Number(raw);
+    if (n < 1 || n > 10) fail(name, raw, accepts);
+    return n;
+  }
+  const items = raw.split(',').map((x) => x.trim());
+  for (const item of items) {
+    if (PROXY_KEYWORDS.has(item)) continue;
+    const [addr, prefix, ...rest] = item.split('/');
+    const family = net.isIP(addr ?? '');
+    const okPrefix = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (!family || !okPrefix || rest.length) fail(name, raw, accepts);
+  }
+  return items;
+}
+
 function masterKey(env: Env, name: string): string | null {
   const raw = env[name];
   if (raw === undefined || raw === '') return null;
   if (!/^[A-Za-z0-9+/]{43}=$/.test(raw)) fail(name, '…', 'expected the base64 of 32 random bytes (openssl rand -base64 32)');
   return raw;
+}
+
+function secretUrl(env: Env, name: string, protocols: readonly string[], example: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail(name, '…', `expected a URL such as ${example}`);
+  }
+  if (!protocols.includes(url.protocol)) fail(name, '…', `expected a ${protocols.map((p) => p + '//').join(' or ')} URL such as ${example}`);
+  return raw;
+}
+
+function messagingConfig(env: Env): MessagingConfig {
+  const sms = oneOf(env, 'GUSU_SMS_ADAPTER', 'none', ['none', 'test', 'http'] as const);
+  const email = oneOf(env, 'GUSU_EMAIL_ADAPTER', 'none', ['none', 'test', 'smtp'] as const);
+  const smsUrl = secretUrl(env, 'GUSU_SMS_HTTP_URL', ['https:', 'http:'], 'https://sms-gateway.example.gov.cn/send');
+  const smtpUrl = secretUrl(env, 'GUSU_SMTP_URL', ['smtp:', 'smtps:'], 'smtps://user:password@smtp.example.gov.cn:465');
+  const from = env.GUSU_EMAIL_FROM && env.GUSU_EMAIL_FROM !== '' ? env.GUSU_EMAIL_FROM : null;
+  if (from !== null && (from.length > 200 || !/@/.test(from) || /[\r\n]/.test(from))) fail('GUSU_EMAIL_FROM', from, 'expected a sender address such as "苏州市政务平台 <noreply@example.gov.cn>"');
+  if (sms === 'http' && !smsUrl) throw new ConfigError('GUSU_SMS_ADAPTER=http needs GUSU_SMS_HTTP_URL (the SMS gateway endpoint)');
+  if (email === 'smtp' && (!smtpUrl || !from)) throw new ConfigError('GUSU_EMAIL_ADAPTER=smtp needs GUSU_SMTP_URL and GUSU_EMAIL_FROM');
+  const signature = env.GUSU_SMS_SIGNATURE ?? '';
+  if (signature.length > 20 || /[\r\n]/.test(signature)) fail('GUSU_SMS_SIGNATURE', signature, 'expected at most 20 characters on one line, e.g. 【苏州市】');
+  return {
+    ratePerHour: int(env, 'GUSU_NOTICE_RATE_PER_HOUR', 20, 1, 100_000),
+    recipientsPerDay: int(env, 'GUSU_NOTICE_RECIPIENTS_PER_DAY', 5_000_000, 1, 100_000_000),
+    chunkSize: int(env, 'GUSU_NOTICE_CHUNK_SIZE', 20_000, 100, 200_000),
+    maxAttempts: int(env, 'GUSU_NOTICE_MAX_ATTEMPTS', 5, 1, 20),
+    retryBaseMs: int(env, 'GUSU_NOTICE_RETRY_BASE_MS', 30_000, 1, 3_600_000),
+    uploadMaxBytes: int(env, 'GUSU_NOTICE_UPLOAD_MAX_MB', 64, 1, 1024) * 1024 * 1024,
+    sms: { adapter: sms, url: smsUrl, token: env.GUSU_SMS_HTTP_TOKEN && env.GUSU_SMS_HTTP_TOKEN !== '' ? env.GUSU_SMS_HTTP_TOKEN : null, signature },
+    email: { adapter: email, smtpUrl, from },
+  };
 }
 
 const repoRoot = path.resolve(new URL('../..', import.meta.url).pathname);
@@ -149,6 +232,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     loginRatePerMinute: int(env, 'GUSU_LOGIN_RATE_PER_MINUTE', 30, 1, 100_000),
     sessionIdleMinutes: int(env, 'GUSU_SESSION_IDLE_MINUTES', 30, 1, 1440),
     sessionMaxMinutes: int(env, 'GUSU_SESSION_MAX_MINUTES', 720, 1, 43_200),
+    trustProxy: trustProxy(env, 'GUSU_TRUST_PROXY'),
+    messaging: messagingConfig(env),
   };
   if ((config.publicPort === null) !== (config.internalPort === null)) {
     const [set, unset] = config.publicPort === null ? ['INTERNAL_PORT', 'PUBLIC_PORT'] : ['PUBLIC_PORT', 'INTERNAL_PORT'];

@@ -40,6 +40,13 @@ export interface PageOptions {
   /** full-width content at the top of the main landmark (e.g. the home page hero) */
   hero?: Html;
   description?: string;
+  /** who is signed in (sendPage fills it from the request): the account bar shows their name and links */
+  account?: PageAccount | null;
+}
+
+export interface PageAccount {
+  kind: 'citizen' | 'enterprise' | 'staff';
+  name: string;
 }
 
 /** Who the site is: set once at start-up from the city profile, so another city needs no code change. */
@@ -55,6 +62,12 @@ let site: SiteIdentity = {
 
 export function setSiteIdentity(identity: SiteIdentity): void {
   site = identity;
+}
+
+// Set by the sign-in module when it is part of the platform: the account bar then links to sign-in.
+let signInRoutes = false;
+export function enableSignInLinks(on: boolean): void {
+  signInRoutes = on;
 }
 
 export function siteIdentity(): SiteIdentity {
@@ -296,6 +309,26 @@ ${switcher}
   )}</ul></div></nav>`;
 }
 
+/** 账户栏: sign in, or who is signed in with their own pages and sign out (a confirm page with a CSRF form). */
+function accountBar(o: PageOptions, shell: Shell, path: string): Html {
+  if (!signInRoutes) return html``;
+  const lang = o.lang;
+  const prefix = shell === 'console' ? '/console/auth' : '/auth';
+  const a = o.account;
+  const links: Html[] = a
+    ? [
+        html`<li><span class="account-name">${tr(M.signedInAs, lang)}${a.name}</span></li>`,
+        ...(shell === 'portal' ? [html`<li><a href="/me/preferences">${tr(M.myPreferences, lang)}</a></li>`] : []),
+        ...(shell === 'portal' && a.kind === 'citizen' ? [html`<li><a href="/me/data-accesses">${tr(M.myDataAccesses, lang)}</a></li>`] : []),
+        html`<li><a href="${prefix}/logout">${tr(M.signOut, lang)}</a></li>`,
+      ]
+    : path.startsWith(prefix + '/')
+      ? []
+      : [html`<li><a href="${prefix}/login?back=${encodeURIComponent(pathWithoutLang(path))}">${tr(M.signIn, lang)}</a></li>`];
+  if (!links.length) return html``;
+  return html`<nav class="account-bar" aria-label="${tr(M.accountNav, lang)}"><div class="wrap"><ul>${links}</ul></div></nav>`;
+}
+
 function breadcrumbs(crumbs: Crumb[], lang: Lang): Html {
   return html`<nav class="breadcrumbs" aria-label="${tr(M.breadcrumbNav, lang)}"><div class="wrap"><ol>${crumbs.map((c, i) =>
     c.href && i < crumbs.length - 1 ? html`<li><a href="${c.href}">${c.label}</a></li>` : html`<li><span aria-current="page">${c.label}</span></li>`,
@@ -345,6 +378,7 @@ ${o.description ? html`<meta name="description" content="${o.description}">` : '
 <body class="shell-${shell}">
 <a class="skip-link" href="#main">${tr(M.skipToMain, lang)}</a>
 <div class="demo-bar"><div class="wrap"><p>${tr(M.demoBar, lang)}</p></div></div>
+${accountBar(o, shell, path)}
 ${header(o, shell, path)}
 ${o.breadcrumbs?.length ? breadcrumbs(o.breadcrumbs, lang) : ''}
 <main id="main" class="site-main" tabindex="-1">
@@ -363,7 +397,9 @@ ${footer(lang, shell)}
 /** Renders a page for this request (its language and path) and sends it. */
 export function sendPage(req: FastifyRequest, reply: FastifyReply, o: Omit<PageOptions, 'lang' | 'path'> & { lang?: Lang }): FastifyReply {
   const lang = o.lang ?? requestLang(req);
-  return reply.type('text/html; charset=utf-8').send(page({ ...o, lang, path: req.url }));
+  const a = req.actor;
+  const account = o.account !== undefined ? o.account : a && (a.kind === 'citizen' || a.kind === 'enterprise' || a.kind === 'staff') ? { kind: a.kind, name: a.kind === 'enterprise' ? `${a.name}（${a.entityName}）` : a.name } : null;
+  return reply.type('text/html; charset=utf-8').send(page({ ...o, lang, path: req.url, account }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,6 +429,7 @@ export function errorPage(lang: Lang, p: Problem, opts: { path?: string; shell?:
 ${detail ? html`<p class="detail">${detail}</p>` : ''}
 ${requestId ? html`<p>${tr(M.errorRequestId, lang)}${colon(lang)}<span class="request-id">${requestId}</span><br><span class="muted">${tr(M.errorRequestIdHelp, lang)}</span></p>` : ''}
 <ul class="actions">
+${p.status === 401 && signInRoutes ? html`<li><a href="${opts.shell === 'console' ? '/console/auth' : '/auth'}/login?back=${encodeURIComponent(pathWithoutLang(opts.path ?? '/'))}">${tr(M.signIn, lang)}</a></li>` : ''}
 <li><a href="${home}">${tr(M.errorBackHome, lang)}</a></li>
 ${p.type.startsWith('/problems/') ? html`<li><a href="${p.type}">${tr(M.errorAboutType, lang)}</a></li>` : ''}
 </ul>`,

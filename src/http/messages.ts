@@ -6,6 +6,12 @@ export const M = {
   // layout
   skipToMain: { zh: '跳到主要内容', en: 'Skip to main content' },
   languageNav: { zh: '语言', en: 'Language' },
+  accountNav: { zh: '账户', en: 'Account' },
+  signIn: { zh: '登录', en: 'Sign in' },
+  signOut: { zh: '退出登录', en: 'Sign out' },
+  signedInAs: { zh: '已登录：', en: 'Signed in: ' },
+  myPreferences: { zh: '个人设置', en: 'My preferences' },
+  myDataAccesses: { zh: '谁查看了我的数据', en: 'Who looked at my data' },
   primaryNav: { zh: '主导航', en: 'Main navigation' },
   breadcrumbNav: { zh: '当前位置', en: 'You are here' },
   localNav: { zh: '本页内容', en: 'On this page' },

@@ -108,6 +108,11 @@ export function routesOf(app: FastifyInstance): readonly RouteInfo[] {
   return (app as unknown as { gusuRoutes: RouteInfo[] }).gusuRoutes;
 }
 
+/** the n nearest hops are trusted proxies (what proxy-addr does with a number; Fastify's types want a function) */
+function trustHops(n: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < n;
+}
+
 export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> {
   const { ctx, modules, face, state, metrics } = opts;
   const app = Fastify({
@@ -119,6 +124,8 @@ export async function buildServer(opts: BuildOptions): Promise<FastifyInstance> 
     // probes every few seconds would drown the log
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: (req) => req.url === '/healthz' || req.url === '/readyz' }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    // req.ip (rate limits, audit) is the client behind the configured proxies only (GUSU_TRUST_PROXY)
+    trustProxy: typeof opts.ctx.config.trustProxy === 'number' ? trustHops(opts.ctx.config.trustProxy) : opts.ctx.config.trustProxy,
     return503OnClosing: true,
     ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },

@@ -2,7 +2,9 @@
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { startPlatform, type Platform } from '../../src/main.ts';
 import { MODULES } from '../../src/modules.ts';
-import type { GusuModule } from '../../src/module.ts';
+import type { ActorResolver, GusuModule } from '../../src/module.ts';
+import type { Actor } from '../../src/base/identity/policy.ts';
+import { ANONYMOUS } from '../../src/base/identity/policy.ts';
 import { createTestDatabase, stopTestServer, type TestDatabase } from './db.ts';
 
 export interface TestPlatform {
@@ -13,8 +15,18 @@ export interface TestPlatform {
   stop(): Promise<void>;
 }
 
+/**
+ * A synthetic staff member that test requests carrying `x-test-actor: staff` (or, from a browser,
+ * the cookie test_actor=staff) act as: pages behind sign-in without driving the sign-in flow. Every
+ * other request is anonymous. Only tests install this resolver.
+ */
+export const TEST_STAFF: Actor = Object.freeze({ kind: 'staff', accountId: '00000000-0000-4000-8000-0000000000aa', name: '测试员', department: 'SZ-DSJ', post: '科员', roles: [] });
+export const AS_STAFF = { 'x-test-actor': 'staff' } as const;
+export const headerActor: ActorResolver = async (req) =>
+  req.headers['x-test-actor'] === 'staff' || /(?:^|;\s*)test_actor=staff(?:;|$)/.test(req.headers.cookie ?? '') ? TEST_STAFF : ANONYMOUS;
+
 /** extraModules are added after the platform's own (test-only routes and jobs). */
-export async function startTestPlatform(env: Record<string, string> = {}, extraModules: GusuModule[] = []): Promise<TestPlatform> {
+export async function startTestPlatform(env: Record<string, string> = {}, extraModules: GusuModule[] = [], opts: { resolveActor?: ActorResolver } = {}): Promise<TestPlatform> {
   const database = await createTestDatabase();
   const config = loadConfig({
     DATABASE_URL: database.url,
@@ -24,7 +36,7 @@ export async function startTestPlatform(env: Record<string, string> = {}, extraM
     GUSU_DEMO_ENTERPRISES: '100',
     ...env,
   });
-  const platform = await startPlatform(config, { modules: [...MODULES, ...extraModules] });
+  const platform = await startPlatform(config, { modules: [...MODULES, ...extraModules], ...(opts.resolveActor ? { resolveActor: opts.resolveActor } : {}) });
   return {
     platform,
     url: platform.listeners[0]!.url,

@@ -20,6 +20,7 @@ import { ensureSecrets } from './oidc/secrets.ts';
 import { identityPolicy } from './policy-rules.ts';
 import { installEnterpriseVerifier, masterKeySealer } from './accounts/ca-bridge.ts';
 import { purgeSessions } from './sessions/index.ts';
+import { sealTotpSecrets } from './accounts/index.ts';
 
 export {
   AccountError,
@@ -39,7 +40,7 @@ export {
   type Origin,
 } from './accounts/index.ts';
 export { grantRole, listStaff, revokeRole, type GrantRecord, type StaffWithGrants } from './accounts/grants.ts';
-export { CHANNELS, getPreferences, setPreferences, type Channel, type Preferences } from './accounts/preferences.ts';
+export { CHANNELS, EXTERNAL_CHANNEL_SUBSCRIBERS_SQL, getPreferences, setPreferences, type Channel, type Preferences } from './accounts/preferences.ts';
 export { hashPassword, verifyPassword, hashingStats } from './accounts/passwords.ts';
 export { totpCode, verifyTotp, newTotpSecret, totpUri } from './accounts/totp.ts';
 export { challengeText, enterpriseLogin, issueChallenge } from './accounts/enterprise.ts';
@@ -120,7 +121,9 @@ export const identityModule: GusuModule = {
     },
   }),
   async start(ctx) {
-    await ensureSecrets(ctx.db, masterKeySealer(ctx));
+    const secrets = await ensureSecrets(ctx.db, masterKeySealer(ctx));
+    const sealed = await sealTotpSecrets(ctx.db, secrets);
+    if (sealed) ctx.log.info({ sealed }, 'TOTP secrets stored in the clear are now sealed');
     installEnterpriseVerifier(ctx);
     await scheduleCleanup(ctx, 0);
     if (ctx.config.demo) await seedDemoAccounts(ctx);

@@ -9,7 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { html } from '../../http/html.ts';
 import { requestLang, tr, type Lang } from '../../http/i18n.ts';
-import { notice, safeLocalPath, sendPage, table } from '../../http/layout.ts';
+import { enableSignInLinks, notice, safeLocalPath, sendPage, table } from '../../http/layout.ts';
 import { problem } from '../../http/problems.ts';
 import type { GusuModule, ModuleContext } from '../../module.ts';
 import { accessesOfSubject, appendAudit } from '../../base/audit/index.ts';
@@ -136,6 +136,25 @@ function rpRoutes(app: FastifyInstance, ctx: ModuleContext, side: RpSide): void 
       }
     },
   );
+
+  // a link can sign out only through this page's form (a GET must never end a session: CSRF)
+  s.get(`${side.prefix}/logout`, { schema: { hide: true }, config: { action: 'session:end' } }, async (req, reply) => {
+    const lang = requestLang(req);
+    const a = req.actor;
+    reply.header('cache-control', 'no-store');
+    if (a.kind !== 'citizen' && a.kind !== 'enterprise' && a.kind !== 'staff') return reply.redirect(side.home, 303);
+    return sendPage(req, reply, {
+      lang,
+      shell,
+      title: tr(A.signOutTitle, lang),
+      main: html`<h1>${tr(A.signOutTitle, lang)}</h1>
+<p>${tr(A.signOutText, lang)}</p>
+<form class="form" method="post" action="${side.prefix}/logout">
+${csrfField(ctx, req, reply)}
+<p class="actions"><button class="button" type="submit">${tr(A.signOutButton, lang)}</button> <a href="${side.home}">${tr(A.backHome, lang)}</a></p>
+</form>`,
+    });
+  });
 
   s.post(
     `${side.prefix}/logout`,
@@ -399,6 +418,9 @@ export const authPortalModule: GusuModule = {
   name: 'auth-portal',
   // its actions (session:*, preference:*, role:*) are in the identity module's policy
   // (src/base/identity/policy-rules.ts): this module is identity's face on the portal and console
+  async start() {
+    enableSignInLinks(true);
+  },
   publicRoutes(app, ctx) {
     rpRoutes(app, ctx, PORTAL);
     preferencesRoutes(app, ctx);

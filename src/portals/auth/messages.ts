@@ -11,6 +11,12 @@ export const A = {
   signInError: { zh: '登录未能完成，请重试。', en: 'The sign-in could not be completed; please try again.' },
   signInAgain: { zh: '重新登录', en: 'Sign in again' },
   signedOut: { zh: '已退出登录', en: 'Signed out' },
+  signOutTitle: { zh: '退出登录', en: 'Sign out' },
+  signOutText: {
+    zh: '退出后，您在门户、工作台等所有平台页面的登录都将结束。',
+    en: 'Signing out ends your sign-in on the portal, the workbench and every other page of the platform.',
+  },
+  signOutButton: { zh: '确认退出', en: 'Sign out now' },
   signedOutText: { zh: '您已退出登录。', en: 'You are signed out.' },
   backHome: { zh: '返回首页', en: 'Back to the home page' },
   preferencesTitle: { zh: '个人设置', en: 'My preferences' },

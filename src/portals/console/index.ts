@@ -251,9 +251,8 @@ function internalRoutes(app: FastifyInstance, ctx: ModuleContext): void {
 
 export const consoleModule: GusuModule = {
   name: 'console',
-  // Until sign-in exists the console shows aggregates only and is served on the internal face alone
-  // (政务网); with identity it becomes staff-only.
-  policies: allow('anyone', 'read', 'console-status'),
+  // the workbench is for staff, on the internal face alone (政务网); anyone else is sent to sign in
+  policies: allow('staff', 'read', 'console-status'),
   // the intranet (综合信息网) needs sign-in and permissions: not provided until identity exists
   provides: [],
   internalRoutes,

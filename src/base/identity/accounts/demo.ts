@@ -18,6 +18,7 @@ import type { Actor } from '../policy.ts';
 import { roleById } from '../roles.ts';
 import { caPresent } from './ca-bridge.ts';
 import { grantRole } from './grants.ts';
+import { cachedSecrets } from '../oidc/secrets.ts';
 import { createStaffAccount, findAccountByLogin, registerCitizen } from './index.ts';
 import { totpCode } from './totp.ts';
 
@@ -44,6 +45,7 @@ const STAFF: [string, string, string, string, string][] = [
   ['demo.dispatcher', '徐派遣', 'SZ-ZFB', '12345 热线派遣员', 'dispatcher'],
   ['demo.handler', '周承办', 'SZ-ZJ', '物业监管科科员', 'case-handler'],
   ['demo.grid', '陈网格', 'SZ-ZFB', '网格化管理监督员', 'grid-supervisor'],
+  ['demo.notices', '韩通知', 'SZ-MZ', '养老服务处科员', 'notice-sender'],
 ];
 
 const password = () => `demo-${randomBytes(12).toString('base64url')}`;
@@ -69,7 +71,7 @@ export async function seedDemoAccounts(ctx: ModuleContext): Promise<DemoAccounts
       if (!ctx.profile.departments.some((d) => d.code === department)) continue;
       if (await findAccountByLogin(client, 'staff', username)) continue;
       const pw = password();
-      const { account, totpSecret } = await createStaffAccount(client, { username, name, department, post, password: pw, synthetic: true }, SEEDER);
+      const { account, totpSecret } = await createStaffAccount(client, { username, name, department, post, password: pw, synthetic: true }, SEEDER, { secrets: cachedSecrets(ctx.db) });
       const scope = roleById(role)!.departmentScoped ? department : null;
       await grantRole(client, { accountId: account.id, role, scope }, SEEDER);
       demo.staff.push({ username, name, department, role, scope, password: pw, totpSecret });

@@ -11,6 +11,7 @@ import type { Text } from '../../../http/i18n.ts';
 import { hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
 import { accountKey, clear, hit, ipKey, LOCKOUT_FAILURES, LOCKOUT_WINDOW_SECONDS } from './throttle.ts';
 import { newTotpSecret, verifyTotp } from './totp.ts';
+import { seal, unseal, type IdentitySecrets } from '../oidc/secrets.ts';
 
 export type AccountKind = 'citizen' | 'staff' | 'enterprise';
 
@@ -165,7 +166,36 @@ export interface StaffInput {
   synthetic?: boolean;
 }
 
-export async function createStaffAccount(q: Queryable, input: StaffInput, by: Actor = { kind: 'system', id: 'identity', department: '' }): Promise<{ account: Account; totpSecret: string }> {
+/**
+ * How a TOTP secret is stored: sealed (AES-256-GCM under the identity secrets' seal key, itself
+ * sealed under the master key) when the platform's secrets are at hand; as it is otherwise (a bare
+ * database in unit tests). The identity module seals any stored in the clear when it starts.
+ */
+export function storedTotpSecret(base32: string, secrets: IdentitySecrets | null | undefined): string {
+  return secrets ? seal(secrets, base32) : base32;
+}
+
+/** The base32 secret of a stored value, or null when it is sealed and cannot be opened here. */
+export function openTotpSecret(stored: string, secrets: IdentitySecrets | null | undefined): string | null {
+  if (!stored.startsWith('v1.')) return stored;
+  return secrets ? unseal(secrets, stored) : null;
+}
+
+/** Seals the TOTP secrets still stored in the clear; returns how many. */
+export async function sealTotpSecrets(db: Db, secrets: IdentitySecrets): Promise<number> {
+  return db.tx(async (client) => {
+    const { rows } = await client.query<{ id: string; totp_secret: string }>(`select id, totp_secret from identity.account where totp_secret is not null and totp_secret not like 'v1.%' for update`);
+    for (const r of rows) await client.query('update identity.account set totp_secret = $2 where id = $1', [r.id, seal(secrets, r.totp_secret)]);
+    return rows.length;
+  });
+}
+
+export async function createStaffAccount(
+  q: Queryable,
+  input: StaffInput,
+  by: Actor = { kind: 'system', id: 'identity', department: '' },
+  opts: { secrets?: IdentitySecrets | null } = {},
+): Promise<{ account: Account; totpSecret: string }> {
   if (!STAFF_LOGIN.test(input.username)) throw new AccountError('username', { zh: '用户名应为 2–64 位小写字母、数字或 . _ -，以字母开头', en: 'the user name is 2–64 lower-case letters, digits or . _ -, starting with a letter' });
   if (!NAME.test(input.name)) throw new AccountError('name', { zh: '姓名无效', en: 'the name is not valid' });
   const problem = passwordProblem(input.password, 'staff');
@@ -176,7 +206,7 @@ export async function createStaffAccount(q: Queryable, input: StaffInput, by: Ac
     `insert into identity.account (kind, login, name, department, post, password_hash, totp_secret, synthetic)
      values ('staff', $1, $2, $3, $4, $5, $6, $7)
      on conflict (kind, login) do nothing returning ${COLUMNS}`,
-    [input.username, input.name, input.department, input.post, hash, totpSecret, input.synthetic ?? false],
+    [input.username, input.name, input.department, input.post, hash, storedTotpSecret(totpSecret, opts.secrets), input.synthetic ?? false],
   );
   if (!rows[0]) throw new AccountError('username', { zh: '用户名已存在', en: 'the user name is taken' }, 'exists');
   const account = toAccount(rows[0]);
@@ -285,7 +315,7 @@ export interface PasswordLogin {
  * has used its budget, or when the account has had LOCKOUT_FAILURES failures in the current window
  * (the password is not hashed at all then). A TOTP code is accepted once: a replay is a failure.
  */
-export async function passwordLogin(q: Queryable, input: PasswordLogin, origin: Origin, opts: { ratePerMinute: number }): Promise<LoginResult> {
+export async function passwordLogin(q: Queryable, input: PasswordLogin, origin: Origin, opts: { ratePerMinute: number; secrets?: IdentitySecrets | null }): Promise<LoginResult> {
   const login = input.kind === 'citizen' ? input.login.trim().toUpperCase() : input.login.trim().toLowerCase();
   const shown = input.kind === 'citizen' ? maskIdNumber(login) : login;
   const denied = async (reason: LoginFailure | 'bad-password' | 'bad-totp' | 'replayed-totp' | 'disabled', accountId: string | null, retryAfter?: number): Promise<LoginResult> => {
@@ -315,7 +345,8 @@ export async function passwordLogin(q: Queryable, input: PasswordLogin, origin: 
   if (row.status !== 'active') return denied('disabled', row.id);
   const amr = ['pwd'];
   if (input.kind === 'staff') {
-    const step = row.totp_secret ? verifyTotp(row.totp_secret, (input.totp ?? '').trim()) : null;
+    const secret = row.totp_secret ? openTotpSecret(row.totp_secret, opts.secrets) : null;
+    const step = secret ? verifyTotp(secret, (input.totp ?? '').trim()) : null;
     if (step === null) return denied('bad-totp', row.id);
     // accepted once: only a step later than the last one accepted (a replay of the same code fails)
     const used = await q.query('update identity.account set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2)', [row.id, step]);

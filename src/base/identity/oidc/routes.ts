@@ -11,6 +11,7 @@ import { sendPage } from '../../../http/layout.ts';
 import { fill } from '../../../http/messages.ts';
 import { problem } from '../../../http/problems.ts';
 import type { ModuleContext } from '../../../module.ts';
+import { cachedSecrets } from './secrets.ts';
 import { AccountError, passwordLogin, registerCitizen, takeIpSlot, type Account, type LoginResult, type Origin } from '../accounts/index.ts';
 import { getPreferences } from '../accounts/preferences.ts';
 import { MAX_PASSWORD_LENGTH } from '../accounts/passwords.ts';
@@ -196,7 +197,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: ModuleContext): void {
       if (!/^[0-9]{17}[0-9X]$/.test(idNumber)) errors.idNumber = { zh: '请输入 18 位公民身份号码', en: 'enter the 18-character ID number' };
       if (!req.body.password || req.body.password.length > MAX_PASSWORD_LENGTH) errors.password = { zh: '请输入密码', en: 'enter the password' };
       if (Object.keys(errors).length) return renderLogin(req, reply, it, { as: 'citizen', values: { idNumber: req.body.idNumber.slice(0, 18) }, errors, status: 400 });
-      const r = await passwordLogin(ctx.db, { kind: 'citizen', login: idNumber, password: req.body.password }, origin(req), { ratePerMinute: ctx.config.loginRatePerMinute });
+      const r = await passwordLogin(ctx.db, { kind: 'citizen', login: idNumber, password: req.body.password }, origin(req), { ratePerMinute: ctx.config.loginRatePerMinute, secrets: cachedSecrets(ctx.db) });
       if (!r.ok) {
         const f = failureMessage(r, false);
         if (r.retryAfter) reply.header('retry-after', String(r.retryAfter));
@@ -217,7 +218,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: ModuleContext): void {
       if (!/^\d{6}$/.test(req.body.totp.trim())) errors.totp = { zh: '请输入 6 位动态验证码', en: 'enter the 6-digit one-time code' };
       const shown = /^[\x20-\x7e]{0,64}$/.test(req.body.username) ? req.body.username : '';
       if (Object.keys(errors).length) return renderLogin(req, reply, it, { as: 'staff', values: { username: shown }, errors, status: 400 });
-      const r = await passwordLogin(ctx.db, { kind: 'staff', login: username, password: req.body.password, totp: req.body.totp.trim() }, origin(req), { ratePerMinute: ctx.config.loginRatePerMinute });
+      const r = await passwordLogin(ctx.db, { kind: 'staff', login: username, password: req.body.password, totp: req.body.totp.trim() }, origin(req), { ratePerMinute: ctx.config.loginRatePerMinute, secrets: cachedSecrets(ctx.db) });
       if (!r.ok) {
         const f = failureMessage(r, true);
         if (r.retryAfter) reply.header('retry-after', String(r.retryAfter));
