@@ -7,7 +7,8 @@ import type { BenchOptions, Figures, ScenarioModule } from './support.ts';
 
 const SCENARIOS: Record<string, { summary: string; load: () => Promise<ScenarioModule> }> = {
   http: { summary: 'requests/s and latency of /healthz and the portal home page, against a bare node:http server sending the same bytes', load: () => import('./http.ts') },
-  identity: { summary: 'signatures and verifications/s for ECDSA P-256 and SM2 beside the raw library calls, and certificate verifications through the CA', load: () => import('./identity.ts') },
+  identity: { summary: 'signatures and verifications/s for ECDSA P-256 and SM2, token verifications/s and full OIDC sign-ins/s, each beside the raw library call; certificate verifications through the CA', load: () => import('./identity.ts') },
+  notices: { summary: 'mailbox deliveries/s of one notice to a segment of 1,000,000 residents through the background job path, beside a COPY of the same rows', load: () => import('./notices.ts') },
 };
 
 class UsageError extends Error {}

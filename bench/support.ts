@@ -107,7 +107,8 @@ interface WorkerResult {
   latencies: Float64Array;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+/** The value at fraction p (0–1) of an ascending array. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (!sorted.length) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }

@@ -7,6 +7,16 @@ import { createTestDatabase } from './support/db.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 
+/** The figures line a scenario ends with, after checking it exited 0 and printed progress first. */
+function lastFigures(r: { code: number; stdout: string; stderr: string }, scenario: string): Record<string, number> {
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.ok(lines.length > 1, 'progress lines come before the figures');
+  const last = JSON.parse(lines.at(-1)!) as { scenario: string; figures: Record<string, number> };
+  assert.equal(last.scenario, scenario);
+  return last.figures;
+}
+
 function bench(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -39,6 +49,30 @@ test('the http scenario ends with one JSON line of positive figures', async () =
     assert.deepEqual(Object.keys(last.figures).sort(), keys.sort());
     for (const k of keys) assert.ok(typeof last.figures[k] === 'number' && last.figures[k]! > 0, `${k} = ${last.figures[k]}`);
     assert.ok(lines.length > 1, 'progress lines come before the figures');
+  } finally {
+    await database?.drop();
+  }
+});
+
+test('the identity scenario: signatures, certificates, tokens and whole sign-ins, each figure positive', async () => {
+  // the sign-in part runs the platform on the test server when there is one, as the http scenario does
+  const database = process.env.TEST_DATABASE_URL ? await createTestDatabase() : null;
+  try {
+    const r = await bench(['identity', '--quick'], { BENCH_SECONDS: '1', BENCH_ROUNDS: '1', ...(database ? { BENCH_DATABASE_URL: database.url } : {}) });
+    const figures = lastFigures(r, 'identity');
+    const pairs = ['ecdsa_sign', 'ecdsa_verify', 'sm2_sign', 'sm2_verify', 'token_verify', 'bearer_verify'].flatMap((p) => ['per_s', 'baseline_per_s', 'ratio'].map((f) => `${p}_${f}`));
+    const keys = [
+      ...pairs,
+      'sm2_verify_precomputed_baseline_per_s',
+      'sm2_verify_fresh_key_per_s',
+      'cert_verify_per_s',
+      'cert_verify_ecdsa_per_s',
+      ...['per_s', 'p50_ms', 'p99_ms', 'baseline_per_s', 'ratio'].map((f) => `signin_${f}`),
+    ];
+    assert.deepEqual(Object.keys(figures).sort(), keys.sort());
+    for (const k of keys) assert.ok(typeof figures[k] === 'number' && Number.isFinite(figures[k]) && figures[k]! > 0, `${k} = ${figures[k]}`);
+    assert.ok(figures.signin_p50_ms! <= figures.signin_p99_ms!, 'p50 ≤ p99');
+    assert.match(r.stdout, /round 1 sign-in +[\d.]+\/s/, 'a progress line per sign-in round');
   } finally {
     await database?.drop();
   }
