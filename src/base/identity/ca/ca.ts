@@ -797,27 +797,75 @@ export interface CertificateFilter {
   limit?: number;
 }
 
-export async function listCertificates(q: Queryable, f: CertificateFilter = {}): Promise<CertificateSummary[]> {
+export interface CertificateSearch extends Omit<CertificateFilter, 'limit'> {
+  /**
+   * free text: part of the subject DN or name (case-insensitive), the start of a serial (hex, with
+   * or without 0x, colons and leading zeros), a USCC or a department code
+   */
+  text?: string;
+  /** certificates renewing this one */
+  renewedFrom?: string;
+  /** 1 to 100, default 20 */
+  limit?: number;
+  offset?: number;
+}
+
+export interface CertificatePage {
+  items: CertificateSummary[];
+  /** how many match, over all pages */
+  total: number;
+}
+
+export interface CertificateCounts {
+  total: number;
+  good: number;
+  revoked: number;
+  expired: number;
+  /** good, expiring within `soonDays` */
+  expiringSoon: number;
+  soonDays: number;
+}
+
+/** the search text as a serial prefix, or null when it cannot be one */
+function serialPrefix(text: string): string | null {
+  const s = text.toLowerCase().replace(/[\s:]/g, '').replace(/^0x/, '').replace(/^0+(?=.)/, '');
+  return /^[0-9a-f]{1,40}$/.test(s) ? s : null;
+}
+
+/** The where clause of a listing (every value a parameter appended to args). */
+function certificateWhere(f: CertificateSearch, args: unknown[], now: Date): string {
   const where: string[] = [];
-  const args: unknown[] = [];
-  const add = (sql: string, v: unknown) => {
+  const param = (v: unknown) => {
     args.push(v);
-    where.push(sql.replace('?', `$${args.length}`));
+    return `$${args.length}`;
   };
-  if (f.kind) add('kind = ?', f.kind);
-  if (f.alg) add('alg = ?', f.alg);
-  if (f.uscc) add('uscc = ?', f.uscc);
-  if (f.department) add('department = ?', f.department);
+  if (f.kind) where.push(`kind = ${param(f.kind)}`);
+  if (f.alg) where.push(`alg = ${param(f.alg)}`);
+  if (f.uscc) where.push(`uscc = ${param(f.uscc)}`);
+  if (f.department) where.push(`department = ${param(f.department)}`);
+  if (f.renewedFrom) where.push(`renewed_from = ${param(normaliseSerial(f.renewedFrom))}`);
   if (f.status === 'revoked') where.push(`status = 'revoked'`);
-  if (f.status === 'good') where.push(`status = 'good' and not_after >= now()`);
-  if (f.status === 'expired') where.push(`status = 'good' and not_after < now()`);
-  args.push(Math.min(Math.max(f.limit ?? 50, 1), 1000));
-  const { rows } = await q.query<CertificateRow>(
-    `select * from ca.certificate ${where.length ? `where ${where.join(' and ')}` : ''} order by issued_at desc, serial limit $${args.length}`,
-    args,
-  );
-  const now = new Date();
-  return rows.map((r) => ({
+  if (f.status === 'good') where.push(`status = 'good' and not_after >= ${param(now)}`);
+  if (f.status === 'expired') where.push(`status = 'good' and not_after < ${param(now)}`);
+  // PostgreSQL text cannot hold NUL
+  const text = f.text?.replace(/\u0000/g, '').trim();
+  if (text) {
+    const t = param(text.toLowerCase());
+    const any = [
+      `strpos(lower(subject_dn), ${t}) > 0`,
+      `strpos(lower(subject ->> 'name'), ${t}) > 0`,
+      `lower(uscc) = ${t}`,
+      `lower(department) = ${t}`,
+    ];
+    const prefix = serialPrefix(text);
+    if (prefix) any.push(`starts_with(serial, ${param(prefix)})`);
+    where.push(`(${any.join(' or ')})`);
+  }
+  return where.length ? `where ${where.join(' and ')}` : '';
+}
+
+function summaryOf(r: CertificateRow, now: Date): CertificateSummary {
+  return {
     serial: r.serial,
     alg: r.alg,
     kind: r.kind,
@@ -830,7 +878,46 @@ export async function listCertificates(q: Queryable, f: CertificateFilter = {}):
     revokedAt: r.revoked_at,
     reason: r.reason,
     renewedFrom: r.renewed_from,
-  }));
+  };
+}
+
+const LISTED = 'serial, alg, kind, subject, subject_dn, status, not_before, not_after, issued_at, revoked_at, reason, renewed_from';
+
+export async function listCertificates(q: Queryable, f: CertificateFilter = {}): Promise<CertificateSummary[]> {
+  const now = new Date();
+  const args: unknown[] = [];
+  const where = certificateWhere(f, args, now);
+  args.push(Math.min(Math.max(f.limit ?? 50, 1), 1000));
+  const { rows } = await q.query<CertificateRow>(`select ${LISTED} from ca.certificate ${where} order by issued_at desc, serial limit $${args.length}`, args);
+  return rows.map((r) => summaryOf(r, now));
+}
+
+/** One page of certificates, newest first, and how many match in all (the console's list). */
+export async function searchCertificates(q: Queryable, f: CertificateSearch = {}): Promise<CertificatePage> {
+  const now = new Date();
+  const args: unknown[] = [];
+  const where = certificateWhere(f, args, now);
+  const limit = Math.min(Math.max(Math.trunc(f.limit ?? 20), 1), 100);
+  const offset = Math.max(Math.trunc(f.offset ?? 0), 0);
+  const [count, page] = await Promise.all([
+    q.query<{ n: number }>(`select count(*)::int as n from ca.certificate ${where}`, args),
+    q.query<CertificateRow>(`select ${LISTED} from ca.certificate ${where} order by issued_at desc, serial limit $${args.length + 1} offset $${args.length + 2}`, [...args, limit, offset]),
+  ]);
+  return { items: page.rows.map((r) => summaryOf(r, now)), total: count.rows[0]!.n };
+}
+
+/** How many certificates the CA has issued, by status. */
+export async function certificateCounts(q: Queryable, soonDays = 30, at: Date = new Date()): Promise<CertificateCounts> {
+  const { rows } = await q.query<Omit<CertificateCounts, 'soonDays'>>(
+    `select count(*)::int as total,
+            count(*) filter (where status = 'good' and not_after >= $1)::int as good,
+            count(*) filter (where status = 'revoked')::int as revoked,
+            count(*) filter (where status = 'good' and not_after < $1)::int as expired,
+            count(*) filter (where status = 'good' and not_after >= $1 and not_after < $2)::int as "expiringSoon"
+       from ca.certificate`,
+    [at, new Date(at.getTime() + soonDays * DAY)],
+  );
+  return { ...rows[0]!, soonDays };
 }
 
 /** One certificate's record with its PEM, or null. */
@@ -839,22 +926,7 @@ export async function getCertificate(q: Queryable, serial: string): Promise<(Cer
   const { rows } = await q.query<CertificateRow>('select * from ca.certificate where serial = $1', [id]);
   const r = rows[0];
   if (!r) return null;
-  return {
-    serial: r.serial,
-    alg: r.alg,
-    kind: r.kind,
-    subject: r.subject,
-    subjectDn: r.subject_dn,
-    status: r.status === 'revoked' ? 'revoked' : r.not_after < new Date() ? 'expired' : 'good',
-    notBefore: r.not_before,
-    notAfter: r.not_after,
-    issuedAt: r.issued_at,
-    revokedAt: r.revoked_at,
-    reason: r.reason,
-    renewedFrom: r.renewed_from,
-    certificate: r.pem,
-    keyGenerated: r.key_generated,
-  };
+  return { ...summaryOf(r, new Date()), certificate: r.pem, keyGenerated: r.key_generated };
 }
 
 export async function caCertificatePem(q: Queryable, alg: Alg, role: 'root' | 'issuing'): Promise<string> {

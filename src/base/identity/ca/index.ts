@@ -1,12 +1,14 @@
 // 市政务电子认证 — the municipal CA's public face. A root and an issuing CA per algorithm family
 // (ECDSA P-256 / SHA-256 and SM2 / SM3), created on first start; certificates for exchange nodes,
 // department systems, legal persons (法人证书, bound to a USCC) and staff (bound to a department);
-// CRLs and a status endpoint over HTTP; `gusu ca` for operators (docs/decisions/0006-crypto-and-ca.md).
+// CRLs and a status endpoint over HTTP; `gusu ca` and the /console/ca pages for operators
+// (docs/decisions/0006-crypto-and-ca.md, docs/identity.md).
 import { fileURLToPath } from 'node:url';
 import type { GusuModule } from '../../../module.ts';
 import { caContextFor, checkCaKeys, initCa, verifyCertificate } from './ca.ts';
 import { caCommand } from './cli.ts';
 import { caInternalRoutes, caPolicy, caPublicRoutes } from './routes.ts';
+import { caConsoleRoutes } from './console.ts';
 import { verify } from '../crypto/index.ts';
 import { parseCertificate } from './x509.ts';
 import type { Queryable } from '../../../db/index.ts';
@@ -16,6 +18,7 @@ export {
   caCertificatePem,
   caContext,
   caContextFor,
+  certificateCounts,
   certificateStatus,
   checkCaKeys,
   currentCrl,
@@ -26,13 +29,17 @@ export {
   normaliseSerial,
   renewCertificate,
   revokeCertificate,
+  searchCertificates,
   signWithCertificateKey,
   verifyCertificate,
   verifySignatureWithCertificate,
   CA_SYSTEM_ACTOR,
   type Authority,
   type CaContext,
+  type CertificateCounts,
   type CertificateFilter,
+  type CertificatePage,
+  type CertificateSearch,
   type CertificateStatus,
   type CertificateSummary,
   type CertificateVerification,
@@ -77,7 +84,11 @@ export const caModule: GusuModule = {
   migrations: fileURLToPath(new URL('./migrations', import.meta.url)),
   policies: caPolicy,
   publicRoutes: caPublicRoutes,
-  internalRoutes: caInternalRoutes,
+  internalRoutes(app, ctx) {
+    caInternalRoutes(app, ctx);
+    // 证书管理 for ca-operators: /console/ca (console.ts)
+    caConsoleRoutes(app, ctx);
+  },
   commands: { ca: caCommand },
   async start(ctx) {
     const ca = caContextFor(ctx);

@@ -83,7 +83,8 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-function auditActor(actor: Actor): AuditActor {
+/** who the audit log names for a request's actor (the API and the console pages alike) */
+export function auditActor(actor: Actor): AuditActor {
   switch (actor.kind) {
     case 'anonymous':
       return { kind: 'anonymous', id: 'anonymous' };
@@ -96,7 +97,8 @@ function auditActor(actor: Actor): AuditActor {
   }
 }
 
-const meta = (req: FastifyRequest) => ({ requestId: req.id, ip: req.ip });
+/** what an operation records about its request */
+export const meta = (req: FastifyRequest) => ({ requestId: req.id, ip: req.ip });
 
 function issuedJson(c: IssuedCertificate) {
   return { ...c, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() };
