@@ -49,6 +49,18 @@ export const ROLES: readonly RoleDefinition[] = [
     departmentScoped: false,
   },
   {
+    id: 'department-lead',
+    name: { zh: '部门负责人', en: 'Head of department' },
+    description: { zh: '审批本部门事项，接收超期任务的督办升级。', en: 'Approves the department’s matters; overdue tasks are escalated to them.' },
+    departmentScoped: true,
+  },
+  {
+    id: 'process-designer',
+    name: { zh: '流程管理员', en: 'Process designer' },
+    description: { zh: '设计、发布本部门牵头的跨部门业务流程。', en: 'Designs and deploys the cross-department processes the department owns.' },
+    departmentScoped: true,
+  },
+  {
     id: 'dispatcher',
     name: { zh: '派遣员', en: 'Dispatcher' },
     description: { zh: '受理并派遣事件、工单至承办部门。', en: 'Takes in cases and dispatches them to the departments that handle them.' },
@@ -64,6 +76,12 @@ export const ROLES: readonly RoleDefinition[] = [
     id: 'grid-supervisor',
     name: { zh: '网格监督员', en: 'Grid supervisor' },
     description: { zh: '监督网格事件的处置与时限。', en: 'Supervises how grid cases are handled and on time.' },
+    departmentScoped: true,
+  },
+  {
+    id: 'notice-sender',
+    name: { zh: '通知发布员', en: 'Notice sender' },
+    description: { zh: '以本部门名义向市民、企业信箱发布通知，维护本部门通知模板。', en: 'Sends notices to residents’ and enterprises’ mailboxes in the department’s name and keeps its notice templates.' },
     departmentScoped: true,
   },
 ];
