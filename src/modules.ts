@@ -11,6 +11,8 @@ import { caModule } from './base/identity/ca/index.ts';
 import { identityModule } from './base/identity/index.ts';
 import { authPortalModule } from './portals/auth/index.ts';
 import { securityModule } from './base/security/index.ts';
+import { workflowModule } from './base/workflow/index.ts';
+import { messagingModule } from './base/messaging/index.ts';
 
 export const MODULES: readonly GusuModule[] = [
   auditModule,
@@ -20,6 +22,9 @@ export const MODULES: readonly GusuModule[] = [
   demoModule,
   // after demo: its start seeds the demo accounts from demo residents, enterprises and the CA
   identityModule,
+  messagingModule, // mailboxes and notices: after identity (demo accounts) and the registries
+  // 业务协同: deploys the city's processes, and in the demo seeds tasks for the demo staff
+  workflowModule,
   publicPortalModule,
   consoleModule,
   authPortalModule,

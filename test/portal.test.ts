@@ -9,7 +9,7 @@ import { repoRoot } from '../src/config/index.ts';
 import { safeLocalPath } from '../src/http/layout.ts';
 import { CitySummarySchema } from '../src/portals/public/city.ts';
 import { SubsystemsSchema } from '../src/portals/public/index.ts';
-import { SUBSYSTEMS } from '../src/portals/public/subsystems.ts';
+import { providedIds, SUBSYSTEMS } from '../src/portals/public/subsystems.ts';
 import { AS_STAFF, headerActor, startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 const HTML = { accept: 'text/html,application/xhtml+xml' };
@@ -120,13 +120,15 @@ describe('language switch', () => {
 });
 
 describe('directory', () => {
-  test('lists every subsystem of the plan with its status: portal and directory available, the rest planned', async () => {
+  test('lists every subsystem of the plan with its status: available exactly when a module provides it, the rest planned', async () => {
     const r = await get('/directory');
     assert.equal(r.status, 200);
+    const available = providedIds(t.platform.ctx.modules);
+    assert.ok(available.has('portal') && available.has('directory') && available.has('mailbox'));
     for (const s of SUBSYSTEMS) {
       const c = subsystemCard(r.body, s.id);
       assert.ok(c.includes(s.name.zh.replace(/&/g, '&amp;')), s.id);
-      const expected = s.id === 'portal' || s.id === 'directory' ? 'available' : 'planned';
+      const expected = available.has(s.id) ? 'available' : 'planned';
       assert.match(c, new RegExp(`badge-${expected}">${expected === 'available' ? '已上线' : '规划中'}<`), s.id);
     }
     assert.match(subsystemCard(r.body, 'grid'), /网格化城市管理/);
@@ -137,9 +139,12 @@ describe('directory', () => {
 
   test('section pages link only what works; planned items are labelled and unlinked', async () => {
     const services = await get('/services');
-    assert.match(services.body, /此栏目暂无可在线使用的服务/);
     assert.match(services.body, /规划中/);
-    assert.doesNotMatch(services.body, /class="card-link"/);
+    // the mailbox works (the messaging module provides it); every other service link is absent
+    const links = [...services.body.matchAll(/<a class="card-link" href="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(links, ['/me/mailbox']);
+    const participation = await get('/participation');
+    assert.match(participation.body, /<a class="card-link" href="\/me\/mailbox">/);
     const disclosure = await get('/disclosure');
     assert.match(disclosure.body, /<a class="card-link" href="\/disclosure\/divisions">行政区划<\/a>/);
     assert.match(disclosure.body, /政务信息资源目录/);
@@ -236,8 +241,10 @@ describe('JSON APIs', () => {
     assert.equal(status.directory, 'available');
     assert.equal(status.grid, 'planned');
     assert.equal(status.intranet, 'planned');
-    assert.equal(body.available, 2);
-    assert.equal(body.planned, SUBSYSTEMS.length - 2);
+    assert.equal(status.mailbox, 'available');
+    const available = providedIds(t.platform.ctx.modules).size;
+    assert.equal(body.available, available);
+    assert.equal(body.planned, SUBSYSTEMS.length - available);
   });
 
   test('both appear in the OpenAPI document with a tag', async () => {
@@ -270,6 +277,14 @@ describe('console', () => {
     assert.ok(total);
     assert.equal(Number(total[1]!.replace(/,/g, '')), 300);
     assert.equal(r.headers.get('cache-control'), 'no-store');
+  });
+
+  test('links the work sections the staff member may use, and only those', async () => {
+    const r = await get('/console');
+    assert.match(r.body, /<a href="\/console\/tasks">我的待办<\/a>/);
+    assert.match(r.body, /<a href="\/console\/workflow">流程与效能<\/a>/);
+    assert.doesNotMatch(r.body, /<a href="\/console\/ca">/, 'no CA role, no CA link');
+    assert.doesNotMatch(r.body, /<a href="\/console\/admin\/roles">/);
   });
 
   test('is staff-only: anonymous callers get 401 with a sign-in link', async () => {

@@ -51,6 +51,8 @@ export interface MessagingConfig {
   recipientsPerDay: number;
   /** residents per fan-out chunk (one job, one transaction) */
   chunkSize: number;
+  /** chunks of one notice run at once (each finished chunk starts the next): the other job workers stay free */
+  parallelChunks: number;
   /** SMS and email attempts before a delivery is failed */
   maxAttempts: number;
   /** first retry after this many ms, doubling each time (capped at one hour) */
@@ -194,6 +196,7 @@ function messagingConfig(env: Env): MessagingConfig {
     ratePerHour: int(env, 'GUSU_NOTICE_RATE_PER_HOUR', 20, 1, 100_000),
     recipientsPerDay: int(env, 'GUSU_NOTICE_RECIPIENTS_PER_DAY', 5_000_000, 1, 100_000_000),
     chunkSize: int(env, 'GUSU_NOTICE_CHUNK_SIZE', 20_000, 100, 200_000),
+    parallelChunks: int(env, 'GUSU_NOTICE_PARALLEL_CHUNKS', 1, 1, 64),
     maxAttempts: int(env, 'GUSU_NOTICE_MAX_ATTEMPTS', 5, 1, 20),
     retryBaseMs: int(env, 'GUSU_NOTICE_RETRY_BASE_MS', 30_000, 1, 3_600_000),
     uploadMaxBytes: int(env, 'GUSU_NOTICE_UPLOAD_MAX_MB', 64, 1, 1024) * 1024 * 1024,

@@ -70,6 +70,23 @@ export function enableSignInLinks(on: boolean): void {
   signInRoutes = on;
 }
 
+/** A link a module adds to the account bar of signed-in people (e.g. the mailbox), per shell. */
+export interface AccountLink {
+  href: string;
+  label: Text;
+  shell: Shell;
+}
+const accountLinks: AccountLink[] = [];
+export function addAccountLink(link: AccountLink): void {
+  if (!accountLinks.some((l) => l.href === link.href && l.shell === link.shell)) accountLinks.push(link);
+}
+
+// console sections that modules add to the console's top navigation (after 工作台)
+const consoleNavExtra: NavItem[] = [];
+export function addConsoleNav(item: NavItem): void {
+  if (!consoleNavExtra.some((i) => i.href === item.href)) consoleNavExtra.push(item);
+}
+
 export function siteIdentity(): SiteIdentity {
   return site;
 }
@@ -299,7 +316,7 @@ function header(o: PageOptions, shell: Shell, path: string): Html {
       ? html`<li><span lang="${l}" aria-current="true">${l === 'en' ? 'English' : '中文'}</span></li>`
       : html`<li><a href="${languageSwitchHref(l, path)}" lang="${l}" hreflang="${l}">${l === 'en' ? 'English' : '中文'}</a></li>`,
   )}</ul></nav>`;
-  const nav = o.nav ?? (shell === 'console' ? CONSOLE_NAV : PORTAL_NAV);
+  const nav = o.nav ?? (shell === 'console' ? [CONSOLE_NAV[0]!, ...consoleNavExtra, ...CONSOLE_NAV.slice(1)] : PORTAL_NAV);
   return html`<header class="site-header"><div class="wrap">
 <a class="brand" href="${shell === 'console' ? '/console' : '/'}"><img src="/assets/img/emblem.svg" alt="" width="52" height="52"><span class="brand-text"><span class="brand-name">${name}</span>${sub}</span></a>
 ${switcher}
@@ -319,6 +336,7 @@ function accountBar(o: PageOptions, shell: Shell, path: string): Html {
     ? [
         html`<li><span class="account-name">${tr(M.signedInAs, lang)}${a.name}</span></li>`,
         ...(shell === 'portal' ? [html`<li><a href="/me/preferences">${tr(M.myPreferences, lang)}</a></li>`] : []),
+        ...accountLinks.filter((l) => l.shell === shell).map((l) => html`<li><a href="${l.href}">${tr(l.label, lang)}</a></li>`),
         ...(shell === 'portal' && a.kind === 'citizen' ? [html`<li><a href="/me/data-accesses">${tr(M.myDataAccesses, lang)}</a></li>`] : []),
         html`<li><a href="${prefix}/logout">${tr(M.signOut, lang)}</a></li>`,
       ]

@@ -39,7 +39,7 @@ export {
   type LoginResult,
   type Origin,
 } from './accounts/index.ts';
-export { grantRole, listStaff, revokeRole, type GrantRecord, type StaffWithGrants } from './accounts/grants.ts';
+export { grantRole, listStaff, revokeRole, staffHolding, type GrantRecord, type StaffWithGrants } from './accounts/grants.ts';
 export { CHANNELS, EXTERNAL_CHANNEL_SUBSCRIBERS_SQL, getPreferences, setPreferences, type Channel, type Preferences } from './accounts/preferences.ts';
 export { hashPassword, verifyPassword, hashingStats } from './accounts/passwords.ts';
 export { totpCode, verifyTotp, newTotpSecret, totpUri } from './accounts/totp.ts';

@@ -85,7 +85,10 @@ function actorId(a: Actor): string {
 function checkVariables(v: unknown, what: string): Record<string, unknown> {
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw new WorkflowError('invalid', `${what}: expected an object of variables`);
-  const size = Buffer.byteLength(JSON.stringify(v));
+  // PostgreSQL text and jsonb cannot hold U+0000: refused here as the caller's error, not a 500
+  let nul = false;
+  const size = Buffer.byteLength(JSON.stringify(v, (k: string, x: unknown) => ((k.includes('\u0000') || (typeof x === 'string' && x.includes('\u0000'))) && (nul = true), x)));
+  if (nul) throw new WorkflowError('invalid', `${what}: text may not contain U+0000 (NUL)`);
   if (size > MAX_VARIABLES_BYTES) throw new WorkflowError('invalid', `${what}: ${size} bytes of variables, at most ${MAX_VARIABLES_BYTES}`);
   for (const k of Object.keys(v)) if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k)) throw new WorkflowError('invalid', `${what}: variable name ${JSON.stringify(k.slice(0, 70))} is not allowed`);
   return v as Record<string, unknown>;
@@ -348,7 +351,7 @@ export interface StartInput {
 
 export async function startInstance(engine: Engine, input: StartInput, by: Actor): Promise<Step & { created: boolean }> {
   const variables = checkVariables(input.variables, 'variables');
-  if (input.businessKey !== undefined && (typeof input.businessKey !== 'string' || input.businessKey.length > 200)) throw new WorkflowError('invalid', 'businessKey: at most 200 characters');
+  if (input.businessKey !== undefined && (typeof input.businessKey !== 'string' || input.businessKey.length > 200 || input.businessKey.includes('\u0000'))) throw new WorkflowError('invalid', 'businessKey: at most 200 characters, no U+0000');
   if (input.idempotencyKey !== undefined && (typeof input.idempotencyKey !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(input.idempotencyKey))) throw new WorkflowError('invalid', 'idempotencyKey: 1 to 200 visible ASCII characters');
   const def = await findDefinition(engine.db, input.key, input.version);
   if (!def) throw new WorkflowError('not-found', input.version ? `no process definition ${input.key} version ${input.version}` : `no process definition ${input.key}`);
@@ -372,8 +375,10 @@ export async function startInstance(engine: Engine, input: StartInput, by: Actor
     const r: Run = { engine, q, inst: rows[0], model: await definitionModel(engine, q, def.id), actor: actorId(by), transitions: 0, now: new Date(), changedVariables: false };
     await event(r, 'instance.started', r.model.start.id, { version: def.version, businessKey: input.businessKey ?? null });
     await advance(r, [{ tokenId: null, nodeId: r.model.start.id }]);
+    const step = await finishRun(r);
+    // the audit append last: it holds the chain's head until commit
     await appendAudit(q, { actor: auditActorOf(by, 'workflow'), action: 'workflow.instance.start', resource: { type: 'process-instance', id: r.inst.id }, outcome: 'ok', details: { key: def.key, version: def.version, businessKey: input.businessKey ?? null } });
-    return { ...(await finishRun(r)), created: true };
+    return { ...step, created: true };
   });
 }
 
@@ -440,7 +445,7 @@ export interface CompleteInput {
 
 export async function completeTask(engine: Engine, input: CompleteInput, by: Actor, opts: { authorize?: (task: TaskRow) => void } = {}): Promise<Step & { already: boolean }> {
   const variables = checkVariables(input.variables, 'variables');
-  if (input.comment !== undefined && (typeof input.comment !== 'string' || input.comment.length > 2000)) throw new WorkflowError('invalid', 'comment: at most 2,000 characters');
+  if (input.comment !== undefined && (typeof input.comment !== 'string' || input.comment.length > 2000 || input.comment.includes('\u0000'))) throw new WorkflowError('invalid', 'comment: at most 2,000 characters, no U+0000');
   const task0 = await getTask(engine.db, input.taskId);
   if (!task0) throw new WorkflowError('not-found', `no task ${input.taskId}`);
   return engine.db.tx(async (q) => {
@@ -493,8 +498,9 @@ export async function completeTask(engine: Engine, input: CompleteInput, by: Act
       await finishToken(q, task.id);
       await advance(r, [{ tokenId: null, nodeId: (r.model.outgoing.get(node.id) ?? [])[0]!.to }]);
     }
+    const step = await finishRun(r);
     await appendAudit(q, { actor: auditActorOf(by, 'workflow'), action: 'workflow.task.complete', resource: { type: 'task', id: task.id }, outcome: 'ok', details: { instance: inst.id, key: inst.key, node: node.id, outcome: input.outcome ?? null } });
-    return { ...(await finishRun(r)), already: false };
+    return { ...step, already: false };
   });
 }
 
@@ -618,7 +624,7 @@ export async function runServiceTask(engine: Engine, p: { instanceId: string; to
 
 /** Ends a running instance (an operator's decision), cancelling its open tasks. */
 export async function terminateInstance(engine: Engine, instanceId: string, reason: string, by: Actor): Promise<void> {
-  if (typeof reason !== 'string' || !reason.trim() || reason.length > 500) throw new WorkflowError('invalid', 'reason: 1 to 500 characters');
+  if (typeof reason !== 'string' || !reason.trim() || reason.length > 500 || reason.includes('\u0000')) throw new WorkflowError('invalid', 'reason: 1 to 500 characters, no U+0000');
   await engine.db.tx(async (q) => {
     const { inst, model } = await lockInstance(engine, q, instanceId);
     if (inst.status !== 'running') throw new WorkflowError('conflict', `the instance is already ${inst.status}`);

@@ -3,7 +3,7 @@
 // There is no sign-in yet (that arrives with the identity subsystem), so this page shows aggregates
 // only and is served on the internal face alone.
 import type { FastifyInstance } from 'fastify';
-import { allow } from '../../base/identity/policy.ts';
+import { allow, type Actor, type Policy } from '../../base/identity/policy.ts';
 import { divisionByCode, type CityProfile } from '../../config/profile.ts';
 import { jobCounts, type Db } from '../../db/index.ts';
 import { demoStatus, type DemoLoad } from '../../demo/index.ts';
@@ -214,9 +214,27 @@ ${table({
 })}</section>`;
 }
 
-export function consolePage(lang: Lang, profile: CityProfile, status: ConsoleStatus, subsystems: SubsystemWithStatus[]): Html {
+/**
+ * The console's work sections that other modules serve, each shown to those its action allows (and
+ * only when the module that serves it is part of the platform: its action is then in the policy).
+ */
+const WORK_LINKS: { action: string; href: string; label: { zh: string; en: string } }[] = [
+  { action: 'inbox:read', href: '/console/tasks', label: { zh: '我的待办', en: 'My tasks' } },
+  { action: 'process-definition:read', href: '/console/workflow', label: { zh: '流程与效能', en: 'Processes and performance' } },
+  { action: 'notice:list', href: '/console/notices', label: { zh: '通知发布', en: 'Notices' } },
+  { action: 'certificate:read', href: '/console/ca', label: { zh: '数字证书管理', en: 'Certificates' } },
+  { action: 'role:list', href: '/console/admin/roles', label: { zh: '角色授权', en: 'Role grants' } },
+  { action: 'security-report:read', href: '/console/security', label: { zh: '安全自查报告', en: 'Security check report' } },
+];
+
+export function workLinks(policy: Pick<Policy, 'actions' | 'can'>, actor: Actor): typeof WORK_LINKS {
+  return WORK_LINKS.filter((l) => policy.actions.has(l.action) && policy.can(actor, l.action));
+}
+
+export function consolePage(lang: Lang, profile: CityProfile, status: ConsoleStatus, subsystems: SubsystemWithStatus[], work: readonly { href: string; label: { zh: string; en: string } }[] = []): Html {
   return html`<h1>${tr(M.consoleHome, lang)}</h1>
 <p class="lead">${tr(M.consoleLead, lang)}</p>
+${work.length ? html`<nav aria-label="${lang === 'en' ? 'Work' : '工作入口'}"><ul class="link-list">${work.map((l) => html`<li><a href="${l.href}">${tr(l.label, lang)}</a></li>`)}</ul></nav>` : ''}
 ${notice({ kind: 'warning', body: tr(M.consoleAccessNotice, lang) })}
 ${statusSection(lang, status)}
 ${demoSection(lang, profile, status)}
@@ -244,7 +262,7 @@ function internalRoutes(app: FastifyInstance, ctx: ModuleContext): void {
       shell: 'console',
       title: tr(M.consoleHome, lang),
       localNav: { label: tr(M.localNav, lang), items },
-      main: consolePage(lang, ctx.profile, status, subsystemsWithStatus(ctx.modules)),
+      main: consolePage(lang, ctx.profile, status, subsystemsWithStatus(ctx.modules), workLinks(ctx.policy, req.actor)),
     });
   });
 }

@@ -4,7 +4,7 @@
 import type { Text } from '../../http/i18n.ts';
 import { M } from '../../http/messages.ts';
 import type { Status } from '../../http/layout.ts';
-import { subsystemStatus } from './subsystems.ts';
+import { SUBSYSTEMS, subsystemStatus } from './subsystems.ts';
 
 export type SectionId = 'disclosure' | 'services' | 'participation';
 
@@ -169,7 +169,8 @@ export interface SectionItemWithStatus extends SectionItem {
 }
 
 export function sectionItems(section: Section, provided: ReadonlySet<string>): SectionItemWithStatus[] {
-  return section.items.map((item) => ({ ...item, status: subsystemStatus(item.subsystem, provided) }));
+  // an item without its own link goes where its subsystem is used
+  return section.items.map((item) => ({ ...item, href: item.href ?? SUBSYSTEMS.find((s) => s.id === item.subsystem)?.href, status: subsystemStatus(item.subsystem, provided) }));
 }
 
 export function sectionById(id: SectionId): Section {

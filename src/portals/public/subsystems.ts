@@ -155,6 +155,7 @@ export const SUBSYSTEMS: readonly Subsystem[] = [
     id: 'mailbox',
     layer: 'presentation',
     name: { zh: '实名制市民信箱', en: 'Real-name citizen mailbox' },
+    href: '/me/mailbox',
     summary: {
       zh: '依托人口基础数据库，集中发布政府各部门和公共事业单位的信息与个性化服务。',
       en: 'Based on the population database: messages from every department and public utility, and personalised services.',

@@ -46,6 +46,10 @@ const STAFF: [string, string, string, string, string][] = [
   ['demo.handler', '周承办', 'SZ-ZJ', '物业监管科科员', 'case-handler'],
   ['demo.grid', '陈网格', 'SZ-ZFB', '网格化管理监督员', 'grid-supervisor'],
   ['demo.notices', '韩通知', 'SZ-MZ', '养老服务处科员', 'notice-sender'],
+  // the workflow demo (企业开办并联审批): the registration step's handler, its head (escalations), a process designer
+  ['demo.registrar', '许登记', 'SZ-SCJG', '登记注册处科员', 'case-handler'],
+  ['demo.lead', '林处长', 'SZ-SCJG', '登记注册处处长', 'department-lead'],
+  ['demo.designer', '杨流程', 'SZ-ZFB', '政务服务管理处科员', 'process-designer'],
 ];
 
 const password = () => `demo-${randomBytes(12).toString('base64url')}`;

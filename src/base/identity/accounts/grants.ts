@@ -102,3 +102,18 @@ export async function listStaff(q: Queryable, opts: { limit?: number } = {}): Pr
     grants: r.grants.map((g) => ({ id: g.id, role: g.role, scope: g.scope, grantedAt: new Date(g.granted_at).toISOString() })),
   }));
 }
+
+/**
+ * Active staff of a department, or those of them holding `role` there (granted for the department or
+ * city-wide): who a department-and-role task or notice goes to. At most `limit`, oldest accounts first.
+ */
+export async function staffHolding(q: Queryable, department: string, role: string | null, limit = 1000): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `select a.id from identity.account a
+      where a.kind = 'staff' and a.status = 'active' and a.department = $1
+        and ($2::text is null or exists (select 1 from identity.role_grant g where g.account_id = a.id and g.revoked_at is null and g.role = $2 and (g.scope is null or g.scope = $1)))
+      order by a.created_at, a.id limit $3`,
+    [department, role, limit],
+  );
+  return rows.map((r) => r.id);
+}

@@ -43,3 +43,13 @@ export async function setPreferences(q: Queryable, accountId: string, p: Prefere
   );
   return { language: p.language, favouriteServices: favourites, notificationChannels: channels };
 }
+
+/**
+ * For the messaging module's fan-out in the database: SQL (no parameters) selecting
+ * (kind, key, channel) for every active account whose preferences ask for a channel besides the
+ * mailbox. kind is 'citizen' (key: ID number), 'enterprise' (key: USCC) or 'staff' (key: account
+ * id). Embed it as a subquery; it reads identity's tables so that no other module has to.
+ */
+export const EXTERNAL_CHANNEL_SUBSCRIBERS_SQL = `select distinct a.kind, case a.kind when 'citizen' then a.id_number::text when 'enterprise' then a.uscc::text else a.id::text end as key, c.channel
+  from identity.account a join identity.preference p on p.account_id = a.id cross join lateral unnest(p.channels) as c(channel)
+ where a.status = 'active' and c.channel <> 'mailbox'`;

@@ -37,6 +37,19 @@ export async function deleteEntitiesFromSource(client: Queryable, source: string
   return r.rowCount ?? 0;
 }
 
+/** Name and address divisions of these entities (unknown codes are absent from the map): what a notice to an enterprise needs. */
+export async function entityAttributes(q: Queryable, usccs: readonly string[]): Promise<Map<string, { name: string; countyCode: string; streetCode: string | null }>> {
+  const codes = [...new Set(usccs.filter((u) => /^[0-9A-Z]{18}$/.test(u)))];
+  const out = new Map<string, { name: string; countyCode: string; streetCode: string | null }>();
+  if (!codes.length) return out;
+  const { rows } = await q.query<{ uscc: string; name: string; county_code: string; street_code: string | null }>(
+    'select uscc, name, county_code, street_code from legal_entity.entity where uscc = any($1::bpchar[])',
+    [codes],
+  );
+  for (const r of rows) out.set(r.uscc, { name: r.name, countyCode: r.county_code, streetCode: r.street_code });
+  return out;
+}
+
 export async function entityCountsByCounty(db: Queryable): Promise<{ countyCode: string; entities: number; synthetic: number }[]> {
   const { rows } = await db.query<{ county_code: string; entities: number; synthetic: number }>(
     `select county_code, count(*)::int as entities, count(*) filter (where synthetic)::int as synthetic

@@ -7,6 +7,9 @@ import type { Queryable } from '../../../db/index.ts';
 import { copyRows } from '../../../db/copy.ts';
 import type { GusuModule } from '../../../module.ts';
 
+// segments (declared filters as SQL for insert ... select) and the attributes a notice needs
+export * from './segment.ts';
+
 export interface PersonInput {
   idNumber: string;
   name: string;
