@@ -18,10 +18,9 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type { FastifyRequest } from 'fastify';
 import { jwtVerify } from 'jose';
 import * as oidcClient from 'openid-client';
-import pg from 'pg';
 import { sm2 as smV2 } from 'sm-crypto-v2';
 import { DEFAULT_PROFILE_DIR, loadCityProfile } from '../src/config/profile.ts';
-import { createDb, migrate, platformMigrations, readMigrations, startEmbedded, type Db, type EmbeddedServer } from '../src/db/index.ts';
+import { migrate, platformMigrations, readMigrations, type Db } from '../src/db/index.ts';
 import { auditModule } from '../src/base/audit/index.ts';
 import { exportSm2Hex, generateKeyPair, sign, verify, type Alg } from '../src/base/identity/crypto/index.ts';
 import { caModule, initCa, issueCertificate, loadMasterKey, verifyCertificate, type CaContext } from '../src/base/identity/ca/index.ts';
@@ -29,7 +28,7 @@ import { AccountError, findAccountByLogin, getOidc, PLATFORM_SCOPES, registerCit
 import { DEFAULT_PARAMS } from '../src/base/identity/accounts/passwords.ts';
 import { publicJwks } from '../src/base/identity/oidc/secrets.ts';
 import { actorFromBearer } from '../src/base/identity/sessions/resolver.ts';
-import { median, percentile, round, startBenchPlatform, type BenchOptions, type BenchPlatform, type Figures } from './support.ts';
+import { benchDatabase, median, percentile, round, startBenchPlatform, type BenchOptions, type BenchPlatform, type Figures } from './support.ts';
 
 /** operations per second of a synchronous call, timed over `seconds` */
 function rate(fn: () => void, seconds: number): number {
@@ -128,45 +127,6 @@ async function measureAsyncPairs(pairs: AsyncPair[], seconds: number, rounds: nu
   return figures;
 }
 
-interface BenchDb {
-  db: Db;
-  stop(): Promise<void>;
-}
-
-/** A fresh database: on BENCH_DATABASE_URL's server if set, else an embedded server in a temporary directory. */
-async function benchDatabase(dir: string): Promise<BenchDb> {
-  const server = process.env.BENCH_DATABASE_URL;
-  if (server) {
-    const name = `gusu_bench_identity_${crypto.randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: server });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const u = new URL(server);
-    u.pathname = `/${name}`;
-    const db = createDb(u.toString(), { max: 4 });
-    return {
-      db,
-      async stop() {
-        await db.close();
-        const c = new pg.Client({ connectionString: server });
-        await c.connect();
-        await c.query(`drop database if exists ${name} with (force)`);
-        await c.end();
-      },
-    };
-  }
-  const embedded: EmbeddedServer = await startEmbedded(dir);
-  const db = createDb(embedded.url, { max: 4 });
-  return {
-    db,
-    async stop() {
-      await db.close();
-      await embedded.stop();
-    },
-  };
-}
-
 export async function run(opts: BenchOptions): Promise<Figures> {
   const seconds = opts.seconds ?? (opts.quick ? 1 : 3);
   const rounds = opts.rounds ?? 3;
@@ -237,7 +197,7 @@ export async function run(opts: BenchOptions): Promise<Figures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-bench-identity-'));
   fs.chmodSync(dir, 0o755); // the embedded server runs as the postgres user when we are root
   opts.log(`certificate chains: ${process.env.BENCH_DATABASE_URL ? 'a fresh database on BENCH_DATABASE_URL' : 'embedded PostgreSQL in a temporary directory'}`);
-  const bench = await benchDatabase(path.join(dir, 'db'));
+  const bench = await benchDatabase(path.join(dir, 'db'), { scenario: 'identity', max: 4 });
   try {
     await migrate(bench.db, readMigrations([platformMigrations, { module: 'audit', dir: auditModule.migrations! }, { module: 'ca', dir: caModule.migrations! }]));
     const ca: CaContext = { master: loadMasterKey({ dataDir: dir }), profile: loadCityProfile(DEFAULT_PROFILE_DIR), publicUrl: 'http://127.0.0.1:3000' };

@@ -1,5 +1,6 @@
 // What every benchmark scenario shares: the options it runs with, a whole platform to measure,
 // HTTP load from a worker thread, and medians.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -7,6 +8,8 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { loadConfig } from '../src/config/index.ts';
 import { startPlatform, type Platform } from '../src/main.ts';
+import pg from 'pg';
+import { createDb, startEmbedded, type Db } from '../src/db/index.ts';
 
 export interface BenchOptions {
   quick: boolean;
@@ -143,4 +146,43 @@ export function median(xs: number[]): number {
 /** Rounds a figure for reading: whole numbers from 100 up, three significant digits below. */
 export function round(x: number): number {
   return Math.abs(x) >= 100 ? Math.round(x) : Number(x.toPrecision(3));
+}
+
+export interface BenchDb {
+  db: Db;
+  stop(): Promise<void>;
+}
+
+/** A fresh database: on BENCH_DATABASE_URL's server if set (created and dropped), else an embedded server in `dir`. */
+export async function benchDatabase(dir: string, opts: { scenario: string; max: number }): Promise<BenchDb> {
+  const server = process.env.BENCH_DATABASE_URL;
+  if (server) {
+    const name = `gusu_bench_${opts.scenario.replace(/\W/g, '_')}_${crypto.randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: server });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const u = new URL(server);
+    u.pathname = `/${name}`;
+    const db = createDb(u.toString(), { max: opts.max, applicationName: 'gusu-bench' });
+    return {
+      db,
+      async stop() {
+        await db.close();
+        const c = new pg.Client({ connectionString: server });
+        await c.connect();
+        await c.query(`drop database if exists ${name} with (force)`);
+        await c.end();
+      },
+    };
+  }
+  const embedded = await startEmbedded(dir);
+  const db = createDb(embedded.url, { max: opts.max, applicationName: 'gusu-bench' });
+  return {
+    db,
+    async stop() {
+      await db.close();
+      await embedded.stop();
+    },
+  };
 }

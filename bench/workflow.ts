@@ -11,16 +11,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { DEFAULT_PROFILE_DIR, loadCityProfile } from '../src/config/profile.ts';
-import { createDb, migrate, platformMigrations, readMigrations, startEmbedded, type Db } from '../src/db/index.ts';
+import { migrate, platformMigrations, readMigrations, type Db } from '../src/db/index.ts';
 import { auditModule } from '../src/base/audit/index.ts';
 import type { Actor } from '../src/base/identity/policy.ts';
 import { ROLES } from '../src/base/identity/roles.ts';
 import { loadCalendar } from '../src/base/workflow/calendar.ts';
 import { completeTask, createEngine, deployDefinition, startInstance, type Engine } from '../src/base/workflow/engine.ts';
 import type { ProcessModel } from '../src/base/workflow/model.ts';
-import { median, percentile, round, type BenchOptions, type Figures } from './support.ts';
+import { benchDatabase, median, percentile, round, type BenchOptions, type Figures } from './support.ts';
 
 const CLIENTS = 8;
 const KEY = 'bench.two-step-approval';
@@ -59,44 +58,6 @@ const MODEL: ProcessModel = {
 const STARTER: Actor = { kind: 'staff', accountId: '00000000-0000-4000-8000-00000000be01', name: '基准测试', department: 'SZ-SCJG', post: '科员', roles: [{ role: 'case-handler', scope: 'SZ-SCJG' }] };
 const HANDLER: Actor = { kind: 'staff', accountId: '00000000-0000-4000-8000-00000000be02', name: '基准测试', department: 'SZ-SCJG', post: '处长', roles: [{ role: 'case-handler', scope: 'SZ-SCJG' }, { role: 'department-lead', scope: 'SZ-SCJG' }] };
 
-interface BenchDb {
-  db: Db;
-  stop(): Promise<void>;
-}
-
-async function benchDatabase(dir: string): Promise<BenchDb> {
-  const server = process.env.BENCH_DATABASE_URL;
-  if (server) {
-    const name = `gusu_bench_workflow_${crypto.randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: server });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const u = new URL(server);
-    u.pathname = `/${name}`;
-    const db = createDb(u.toString(), { max: CLIENTS, applicationName: 'gusu-bench' });
-    return {
-      db,
-      async stop() {
-        await db.close();
-        const c = new pg.Client({ connectionString: server });
-        await c.connect();
-        await c.query(`drop database if exists ${name} with (force)`);
-        await c.end();
-      },
-    };
-  }
-  const embedded = await startEmbedded(dir);
-  const db = createDb(embedded.url, { max: CLIENTS, applicationName: 'gusu-bench' });
-  return {
-    db,
-    async stop() {
-      await db.close();
-      await embedded.stop();
-    },
-  };
-}
-
 /** Runs `op` from CLIENTS clients at once until `seconds` pass or `take()` runs dry; returns count, elapsed and latencies. */
 async function drive<T>(seconds: number | null, take: () => T | undefined, op: (item: T) => Promise<void>): Promise<{ n: number; s: number; latencies: number[] }> {
   const t0 = performance.now();
@@ -122,7 +83,7 @@ export async function run(opts: BenchOptions): Promise<Figures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-bench-workflow-'));
   fs.chmodSync(dir, 0o755); // the embedded server runs as the postgres user when we are root
   opts.log(`${process.env.BENCH_DATABASE_URL ? 'a fresh database on BENCH_DATABASE_URL' : 'embedded PostgreSQL in a temporary directory'}, ${CLIENTS} clients, pool of ${CLIENTS}`);
-  const bench = await benchDatabase(path.join(dir, 'db'));
+  const bench = await benchDatabase(path.join(dir, 'db'), { scenario: 'workflow', max: CLIENTS });
   try {
     const db = bench.db;
     await migrate(db, readMigrations([platformMigrations, { module: 'audit', dir: auditModule.migrations! }, { module: 'workflow', dir: WORKFLOW_MIGRATIONS }]));
