@@ -241,7 +241,8 @@ test('a damaged, foreign or incompatible file is refused and the database is lef
   fs.writeFileSync(bad('recompressed.gz'), zlib.gzipSync(Buffer.from(zlib.gunzipSync(bytes).toString('utf8').replace('汉族', '满族'))));
   const cases: [string, RegExp][] = [
     ['truncated.gz', /damaged or truncated/],
-    ['edited.gz', /damaged or truncated|checksum/],
+    // one flipped byte of the deflate stream: gzip's CRC, a garbled line, or our checksum, depending on the byte
+    ['edited.gz', /damaged|truncated|checksum/],
     ['cut-before-trailer.gz', /truncated/],
     ['not-gzip.gz', /damaged or truncated/],
     ['not-ours.gz', /not a Gusu backup/],
