@@ -21,6 +21,13 @@ export interface ModuleContext {
 /** thrown by a command for bad flags or arguments: the CLI prints it with the usage and exits 2 */
 export class UsageError extends Error {}
 
+/** A command's whole-number flag (`--limit 20`): undefined when absent, a UsageError naming it when bad. */
+export function wholeNumberFlag(name: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} expects a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
 /** a `gusu` sub-command; returns the exit code (0 done, 1 failed, 2 usage) */
 export interface Command {
   summary: string;

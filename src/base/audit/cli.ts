@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/index.ts';
 import { appliedMigrations, findRunningEmbedded, openDatabase, readMigrations, type Db } from '../../db/index.ts';
-import { UsageError, type Command } from '../../module.ts';
+import { UsageError, wholeNumberFlag, type Command } from '../../module.ts';
 import type { AuditEntry } from './chain.ts';
 import { searchAudit, verifyAudit, type AuditFilter } from './log.ts';
 
@@ -30,12 +30,6 @@ export function formatEntry(e: AuditEntry): string {
   if (e.subject) parts.push(`subject=${e.subject}`);
   if (e.purpose) parts.push(`purpose=${JSON.stringify(e.purpose)}`);
   return printable(parts.join('  '));
-}
-
-function wholeNumber(name: string, v: string | undefined, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} expects a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  return Number(v);
 }
 
 function isoTime(name: string, v: string | undefined): string | undefined {
@@ -95,7 +89,7 @@ export const auditCommand: Command = {
     }
     if (sub === 'tail') {
       const { values } = parseArgs({ args: rest, options: { limit: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-      const limit = wholeNumber('limit', values.limit, 1, 1000) ?? 20;
+      const limit = wholeNumberFlag('limit', values.limit, 1, 1000) ?? 20;
       await withAuditDb(config, (db) => printEntries(db, { limit }, values.json ?? false));
       return 0;
     }
@@ -124,8 +118,8 @@ export const auditCommand: Command = {
         resourceId: values['resource-id'],
         since: isoTime('since', values.since),
         until: isoTime('until', values.until),
-        limit: wholeNumber('limit', values.limit, 1, 1000) ?? 50,
-        before: wholeNumber('before', values.before, 1, Number.MAX_SAFE_INTEGER),
+        limit: wholeNumberFlag('limit', values.limit, 1, 1000) ?? 50,
+        before: wholeNumberFlag('before', values.before, 1, Number.MAX_SAFE_INTEGER),
       };
       if (Object.entries(filter).every(([k, v]) => v === undefined || k === 'limit')) {
         throw new UsageError('search needs at least one of --action, --subject, --actor, --resource-type, --resource-id, --since, --until, --before (or use `gusu audit tail`)');

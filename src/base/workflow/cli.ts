@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../../config/index.ts';
 import { loadCityProfile } from '../../config/profile.ts';
 import { findRunningEmbedded, openDatabase, type Db } from '../../db/index.ts';
-import { UsageError, type Command } from '../../module.ts';
+import { UsageError, wholeNumberFlag, type Command } from '../../module.ts';
 import { ROLES } from '../identity/roles.ts';
 import { exportBpmn, importBpmn, BpmnError } from './bpmn.ts';
 import { loadCalendar } from './calendar.ts';
@@ -100,7 +100,7 @@ export const workflowCommand: Command = {
           });
         case 'export': {
           if (!arg) throw new UsageError('export expects a KEY');
-          const version = values.version === undefined ? undefined : /^\d{1,6}$/.test(values.version) && Number(values.version) >= 1 ? Number(values.version) : (() => { throw new UsageError(`--version expects a whole number from 1, got ${JSON.stringify(values.version)}`); })();
+          const version = wholeNumberFlag('version', values.version, 1, 999_999);
           const format = values.format ?? 'bpmn';
           if (format !== 'json' && format !== 'bpmn') throw new UsageError(`--format expects json or bpmn, got ${JSON.stringify(format)}`);
           return await withDb(config, async (db) => {

@@ -205,6 +205,10 @@ interface Run {
   changedVariables: boolean;
 }
 
+function newRun(engine: Engine, q: Queryable, inst: InstanceRow, model: CompiledModel, actor: Actor): Run {
+  return { engine, q, inst, model, actor: actorId(actor), transitions: 0, now: new Date(), changedVariables: false };
+}
+
 async function event(r: Run, kind: string, nodeId: string | null, details?: Record<string, unknown>, taskId?: string): Promise<void> {
   await r.q.query('insert into workflow.event (instance_id, kind, node_id, task_id, actor, details) values ($1, $2, $3, $4, $5, $6)', [r.inst.id, kind, nodeId, taskId ?? null, r.actor, details ? JSON.stringify(details) : null]);
 }
@@ -310,12 +314,11 @@ async function advance(r: Run, arrivals: { tokenId: number | null; nodeId: strin
         if (incoming.length > 1) {
           // join: wait until a token has come in on every incoming flow
           await finish(existing);
-          const id = await newToken('waiting');
+          await newToken('waiting');
           const waiting = await r.q.query<{ id: number }>(`select id from workflow.token where instance_id = $1 and node_id = $2 and state = 'waiting' order by id limit $3`, [r.inst.id, nodeId, incoming.length]);
           if (waiting.rows.length < incoming.length) break;
           await r.q.query(`update workflow.token set state = 'done', ended_at = now() where id = any($1::bigint[])`, [waiting.rows.map((w) => w.id)]);
           await event(r, 'gateway.joined', node.id, { tokens: waiting.rows.length });
-          void id;
         } else {
           await finish(existing);
         }
@@ -361,7 +364,7 @@ export async function startInstance(engine: Engine, input: StartInput, by: Actor
       const prior = await q.query<{ id: string }>('select id from workflow.instance where idempotency_key = $1', [input.idempotencyKey]);
       if (prior.rows[0]) {
         const { inst, model } = await lockInstance(engine, q, prior.rows[0].id);
-        return { ...(await finishRun({ engine, q, inst, model, actor: actorId(by), transitions: 0, now: new Date(), changedVariables: false })), created: false };
+        return { ...(await finishRun(newRun(engine, q, inst, model, by))), created: false };
       }
     }
     const { rows } = await q.query<InstanceRow>(
@@ -372,7 +375,7 @@ export async function startInstance(engine: Engine, input: StartInput, by: Actor
       [def.id, def.key, def.version, input.businessKey ?? null, JSON.stringify(variables), department || null, actorId(by), input.idempotencyKey ?? null],
     );
     if (!rows[0]) throw new WorkflowError('conflict', 'an instance with this idempotency key is being started: retry');
-    const r: Run = { engine, q, inst: rows[0], model: await definitionModel(engine, q, def.id), actor: actorId(by), transitions: 0, now: new Date(), changedVariables: false };
+    const r = newRun(engine, q, rows[0], await definitionModel(engine, q, def.id), by);
     await event(r, 'instance.started', r.model.start.id, { version: def.version, businessKey: input.businessKey ?? null });
     await advance(r, [{ tokenId: null, nodeId: r.model.start.id }]);
     const step = await finishRun(r);
@@ -453,7 +456,7 @@ export async function completeTask(engine: Engine, input: CompleteInput, by: Act
     const task = (await getTask(q, input.taskId))!;
     opts.authorize?.(task);
     const node = model.nodes.get(task.nodeId) as UserTaskNode;
-    const r: Run = { engine, q, inst, model, actor: actorId(by), transitions: 0, now: new Date(), changedVariables: false };
+    const r = newRun(engine, q, inst, model, by);
     if (task.status === 'completed') {
       // a retry of the same completion is answered as done; a different one is a conflict
       if (task.completedBy === actorId(by) && task.outcome === (input.outcome ?? null)) return { ...(await finishRun(r)), already: true };
@@ -464,7 +467,11 @@ export async function completeTask(engine: Engine, input: CompleteInput, by: Act
     if (outcomes.length && (input.outcome === undefined || !outcomes.includes(input.outcome))) throw new WorkflowError('invalid', `outcome: expected one of ${outcomes.join(', ')}`);
     if (!outcomes.length && input.outcome !== undefined) throw new WorkflowError('invalid', 'this task has no outcomes to choose');
     const name = by.kind === 'staff' ? by.name : by.kind === 'system' ? by.id : null;
-    await q.query(`update workflow.task set status = 'completed', outcome = $2, comment = $3, completed_at = now(), completed_by = $4, completed_by_name = $5 where id = $1`, [task.id, input.outcome ?? null, input.comment ?? null, actorId(by), name]);
+    const completedRow = await q.query<{ token_id: string }>(
+      `update workflow.task set status = 'completed', outcome = $2, comment = $3, completed_at = now(), completed_by = $4, completed_by_name = $5 where id = $1 returning token_id`,
+      [task.id, input.outcome ?? null, input.comment ?? null, actorId(by), name],
+    );
+    const tokenId = Number(completedRow.rows[0]!.token_id);
     await event(r, 'task.completed', node.id, { outcome: input.outcome ?? null, ...(input.comment ? { comment: input.comment } : {}) }, task.id);
     if (Object.keys(variables).length) {
       Object.assign(inst.variables, variables);
@@ -473,7 +480,7 @@ export async function completeTask(engine: Engine, input: CompleteInput, by: Act
     const outcomeVar = node.outcomeVariable ?? `${node.id}Outcome`;
     let done = true;
     if (node.countersign) {
-      const { rows } = await q.query<{ status: string; outcome: string | null }>(`select status, outcome from workflow.task where token_id = $1 and node_id = $2`, [(await tokenOf(q, task.id)), node.id]);
+      const { rows } = await q.query<{ status: string; outcome: string | null }>(`select status, outcome from workflow.task where token_id = $1 and node_id = $2`, [tokenId, node.id]);
       const completed = rows.filter((t) => t.status === 'completed');
       const c = node.countersign;
       const vetoed = c.vetoOutcome !== undefined && completed.some((t) => t.outcome === c.vetoOutcome);
@@ -487,7 +494,7 @@ export async function completeTask(engine: Engine, input: CompleteInput, by: Act
         inst.variables[`${node.id}Tally`] = tally;
         if (aggregate) inst.variables[outcomeVar] = aggregate;
         r.changedVariables = true;
-        const cancelled = await q.query(`update workflow.task set status = 'cancelled' where token_id = $1 and status = 'open'`, [await tokenOf(q, task.id)]);
+        const cancelled = await q.query(`update workflow.task set status = 'cancelled' where token_id = $1 and status = 'open'`, [tokenId]);
         await event(r, 'countersign.done', node.id, { completed: completed.length, of: rows.length, vetoed, outcome: aggregate, cancelled: cancelled.rowCount });
       }
     } else if (input.outcome !== undefined) {
@@ -495,22 +502,13 @@ export async function completeTask(engine: Engine, input: CompleteInput, by: Act
       r.changedVariables = true;
     }
     if (done) {
-      await finishToken(q, task.id);
+      await q.query(`update workflow.token set state = 'done', ended_at = now() where id = $1 and state = 'waiting'`, [tokenId]);
       await advance(r, [{ tokenId: null, nodeId: (r.model.outgoing.get(node.id) ?? [])[0]!.to }]);
     }
     const step = await finishRun(r);
     await appendAudit(q, { actor: auditActorOf(by, 'workflow'), action: 'workflow.task.complete', resource: { type: 'task', id: task.id }, outcome: 'ok', details: { instance: inst.id, key: inst.key, node: node.id, outcome: input.outcome ?? null } });
     return { ...step, already: false };
   });
-}
-
-async function tokenOf(q: Queryable, taskId: string): Promise<number> {
-  const { rows } = await q.query<{ token_id: string }>('select token_id from workflow.task where id = $1', [taskId]);
-  return Number(rows[0]!.token_id);
-}
-
-async function finishToken(q: Queryable, taskId: string): Promise<void> {
-  await q.query(`update workflow.token set state = 'done', ended_at = coalesce(ended_at, now()) where id = (select token_id from workflow.task where id = $1) and state = 'waiting'`, [taskId]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,6 +522,10 @@ export interface TimerPayload {
   boundaryId?: string;
 }
 
+function noticeTask(t: TaskRow, escalatedTo: string | null): TaskNotice['task'] {
+  return { id: t.id, name: t.name, instanceId: t.instanceId, key: t.key, department: t.department, role: t.role, person: t.person, dueAt: t.dueAt, escalatedTo };
+}
+
 export async function fireTimer(engine: Engine, p: TimerPayload): Promise<'fired' | 'stale'> {
   const SYSTEM: Actor = { kind: 'system', id: 'workflow.timer', department: '' };
   if (p.kind === 'reminder' || p.kind === 'escalation') {
@@ -532,19 +534,19 @@ export async function fireTimer(engine: Engine, p: TimerPayload): Promise<'fired
     return engine.db.tx(async (q) => {
       const { inst, model } = await lockInstance(engine, q, t0.instanceId);
       const t = (await getTask(q, t0.id))!;
-      const r: Run = { engine, q, inst, model, actor: actorId(SYSTEM), transitions: 0, now: new Date(), changedVariables: false };
+      const r = newRun(engine, q, inst, model, SYSTEM);
       if (t.status !== 'open') return 'stale';
       const node = model.nodes.get(t.nodeId) as UserTaskNode;
       if (p.kind === 'reminder') {
         if (t.remindedAt) return 'stale';
         await q.query('update workflow.task set reminded_at = now() where id = $1', [t.id]);
         await event(r, 'task.reminded', t.nodeId, { dueAt: t.dueAt }, t.id);
-        await engine.notify?.(q, { kind: 'reminder', task: { id: t.id, name: t.name, instanceId: t.instanceId, key: t.key, department: t.department, role: t.role, person: t.person, dueAt: t.dueAt, escalatedTo: null } });
+        await engine.notify?.(q, { kind: 'reminder', task: noticeTask(t, null) });
       } else {
         if (t.escalatedAt || !node.escalateTo) return 'stale';
         await q.query('update workflow.task set escalated_at = now(), escalated_to = $2 where id = $1', [t.id, node.escalateTo.role]);
         await event(r, 'task.escalated', t.nodeId, { to: node.escalateTo.role, dueAt: t.dueAt }, t.id);
-        await engine.notify?.(q, { kind: 'escalated', task: { id: t.id, name: t.name, instanceId: t.instanceId, key: t.key, department: t.department, role: t.role, person: t.person, dueAt: t.dueAt, escalatedTo: node.escalateTo.role } });
+        await engine.notify?.(q, { kind: 'escalated', task: noticeTask(t, node.escalateTo.role) });
         await appendAudit(q, { actor: auditActorOf(SYSTEM), action: 'workflow.task.escalate', resource: { type: 'task', id: t.id }, outcome: 'ok', details: { to: node.escalateTo.role, department: t.department } });
       }
       return 'fired';
@@ -557,7 +559,7 @@ export async function fireTimer(engine: Engine, p: TimerPayload): Promise<'fired
     if (inst.status !== 'running' || !b || b.type !== 'timerBoundary') return 'stale';
     const tok = await q.query(`select 1 from workflow.token where id = $1 and state = 'waiting' and node_id = $2`, [p.tokenId, b.attachedTo]);
     if (!tok.rowCount) return 'stale';
-    const r: Run = { engine, q, inst, model, actor: actorId(SYSTEM), transitions: 0, now: new Date(), changedVariables: false };
+    const r = newRun(engine, q, inst, model, SYSTEM);
     await event(r, 'timer.fired', b.id, { interrupting: b.interrupting !== false });
     if (b.interrupting !== false) {
       await q.query(`update workflow.task set status = 'cancelled' where token_id = $1 and status = 'open'`, [p.tokenId]);
@@ -597,7 +599,7 @@ export async function runServiceTask(engine: Engine, p: { instanceId: string; to
     if (attempt.isLast) {
       await engine.db.tx(async (q) => {
         const { inst, model } = await lockInstance(engine, q, p.instanceId);
-        const r: Run = { engine, q, inst, model, actor: actorId(SYSTEM), transitions: 0, now: new Date(), changedVariables: false };
+        const r = newRun(engine, q, inst, model, SYSTEM);
         await q.query('update workflow.instance set incident = $2 where id = $1', [inst.id, `${node.id}: ${(err as Error).message}`.slice(0, 1000)]);
         await event(r, 'service.failed', node.id, { error: (err as Error).message.slice(0, 500) });
       });
@@ -608,7 +610,7 @@ export async function runServiceTask(engine: Engine, p: { instanceId: string; to
     const { inst, model } = await lockInstance(engine, q, p.instanceId);
     const still = await q.query(`select 1 from workflow.token where id = $1 and state = 'waiting' and node_id = $2`, [p.tokenId, node.id]);
     if (inst.status !== 'running' || !still.rowCount) return 'stale';
-    const r: Run = { engine, q, inst, model, actor: actorId(SYSTEM), transitions: 0, now: new Date(), changedVariables: false };
+    const r = newRun(engine, q, inst, model, SYSTEM);
     if (result && typeof result === 'object') {
       Object.assign(inst.variables, checkVariables(result, `${node.id} result`));
       r.changedVariables = true;
@@ -628,7 +630,7 @@ export async function terminateInstance(engine: Engine, instanceId: string, reas
   await engine.db.tx(async (q) => {
     const { inst, model } = await lockInstance(engine, q, instanceId);
     if (inst.status !== 'running') throw new WorkflowError('conflict', `the instance is already ${inst.status}`);
-    const r: Run = { engine, q, inst, model, actor: actorId(by), transitions: 0, now: new Date(), changedVariables: false };
+    const r = newRun(engine, q, inst, model, by);
     await q.query(`update workflow.task set status = 'cancelled' where instance_id = $1 and status = 'open'`, [inst.id]);
     await q.query(`update workflow.token set state = 'cancelled', ended_at = now() where instance_id = $1 and state = 'waiting'`, [inst.id]);
     await q.query(`update workflow.instance set status = 'terminated', ended_at = now() where id = $1`, [inst.id]);

@@ -26,14 +26,14 @@ const engines = new WeakMap<Db, Engine>();
  * The engine of this platform (one per database). Task notices (assigned, reminder, escalation) go
  * through the messaging module's mailboxes when it is part of the platform.
  */
-export function engineOf(ctx: Pick<ModuleContext, 'db' | 'profile' | 'config' | 'modules'>): Engine {
+export function engineOf(ctx: Pick<ModuleContext, 'db' | 'profile' | 'config' | 'modules' | 'log'>): Engine {
   let e = engines.get(ctx.db);
   if (!e) {
     e = createEngine(ctx.db, {
       calendar: loadCalendar(ctx.config.profileDir),
       departments: new Set(ctx.profile.departments.map((d) => d.code)),
       roles: new Set(ROLES.map((r) => r.id)),
-      notify: ctx.modules.some((m) => m.name === 'messaging') ? messagingNotifier : null,
+      notify: ctx.modules.some((m) => m.name === 'messaging') ? messagingNotifier(ctx.log) : null,
     });
     engines.set(ctx.db, e);
   }

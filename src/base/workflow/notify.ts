@@ -2,6 +2,7 @@
 // person's preferences add), inside the engine's transaction, so a rolled-back command sends nothing.
 // A task for a person goes to them; a task for a department goes to its staff holding the task's
 // role (or all its staff); an escalation goes to the holders of the escalation role.
+import type { FastifyBaseLogger } from 'fastify';
 import { sendNotice } from '../messaging/index.ts';
 import { staffHolding } from '../identity/index.ts';
 import type { Notifier, TaskNotice } from './engine.ts';
@@ -21,16 +22,18 @@ function shanghai(d: Date | null, lang: 'zh' | 'en'): string {
  * A notice that cannot be sent must not undo the task it is about: it runs under a savepoint and a
  * failure is rolled back to it and logged, and the command goes on.
  */
-export const messagingNotifier: Notifier = async (q, n) => {
-  await q.query('savepoint workflow_notice');
-  try {
-    await sendTaskNotice(q, n);
-    await q.query('release savepoint workflow_notice');
-  } catch (err) {
-    await q.query('rollback to savepoint workflow_notice');
-    console.warn(JSON.stringify({ level: 'warn', msg: 'task notice not sent', task: n.task.id, kind: n.kind, err: (err as Error).message }));
-  }
-};
+export function messagingNotifier(log: Pick<FastifyBaseLogger, 'warn'>): Notifier {
+  return async (q, n) => {
+    await q.query('savepoint workflow_notice');
+    try {
+      await sendTaskNotice(q, n);
+      await q.query('release savepoint workflow_notice');
+    } catch (err) {
+      await q.query('rollback to savepoint workflow_notice');
+      log.warn({ task: n.task.id, kind: n.kind, err: (err as Error).message }, 'task notice not sent');
+    }
+  };
+}
 
 const sendTaskNotice: Notifier = async (q, n) => {
   const t = n.task;

@@ -40,17 +40,11 @@ export function sendWorkflowError(err: unknown): never {
   throw err;
 }
 
-const Text = Type.Object({ zh: Type.String(), en: Type.String() });
 const Uuid = Type.String({ pattern: '^[0-9a-fA-F-]{36}$' });
 const Key = Type.String({ pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)*$', maxLength: 100 });
 const PageQuery = { page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })), perPage: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) };
 const Variables = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { description: 'process variables (at most 64 KB as JSON)' });
 const StepOut = Type.Object({ instanceId: Type.String(), status: Type.String(), transitions: Type.Integer(), openTasks: Type.Array(Type.String()) });
-
-async function involvedDepartments(ctx: ModuleContext, instanceId: string): Promise<string[]> {
-  const { rows } = await ctx.db.query<{ department: string }>('select distinct department from workflow.task where instance_id = $1 and department is not null', [instanceId]);
-  return rows.map((r) => r.department);
-}
 
 export async function readableInstance(ctx: ModuleContext, req: FastifyRequest, id: string) {
   const d = await instanceDetail(ctx.db, id);
@@ -225,7 +219,6 @@ export function workflowApi(app: FastifyInstance, ctx: ModuleContext, engine: ()
       return { items: await processMetrics(ctx.db, { key: q.key, since: q.since ? new Date(`${q.since}T00:00:00+08:00`) : undefined }) };
     },
   );
-  void Text;
 }
 
 export function taskJson(t: TaskRow) {
