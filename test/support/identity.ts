@@ -1,6 +1,9 @@
 // A platform with sign-in: the platform's modules plus audit, identity and the auth portal (when
 // src/modules.ts does not list them yet), with the identity module's actor resolver; and a small
 // browser (cookie jar, manual redirects) to drive the login pages as a person would.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { startPlatform, type Platform } from '../../src/main.ts';
 import { MODULES } from '../../src/modules.ts';
@@ -30,7 +33,10 @@ async function optionalCa(): Promise<GusuModule[]> {
 
 export async function startIdentityPlatform(env: Record<string, string> = {}, extraModules: GusuModule[] = []): Promise<IdentityPlatform> {
   const database = await createTestDatabase();
+  // a data directory of its own (master key, CA files), never the checkout's ./var
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-test-data-'));
   const config = loadConfig({
+    GUSU_DATA_DIR: dataDir,
     DATABASE_URL: database.url,
     PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -54,6 +60,7 @@ export async function startIdentityPlatform(env: Record<string, string> = {}, ex
       await platform.close();
       await database.drop();
       await stopTestServer();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,4 +1,7 @@
 // A whole platform on a fresh test database, listening on a free loopback port.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { startPlatform, type Platform } from '../../src/main.ts';
 import { MODULES } from '../../src/modules.ts';
@@ -28,7 +31,10 @@ export const headerActor: ActorResolver = async (req) =>
 /** extraModules are added after the platform's own (test-only routes and jobs). */
 export async function startTestPlatform(env: Record<string, string> = {}, extraModules: GusuModule[] = [], opts: { resolveActor?: ActorResolver } = {}): Promise<TestPlatform> {
   const database = await createTestDatabase();
+  // a data directory of its own (master key, CA files), never the checkout's ./var
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-test-data-'));
   const config = loadConfig({
+    GUSU_DATA_DIR: dataDir,
     DATABASE_URL: database.url,
     PORT: '0',
     LOG_LEVEL: 'silent',
@@ -46,6 +52,7 @@ export async function startTestPlatform(env: Record<string, string> = {}, extraM
       await platform.close();
       await database.drop();
       await stopTestServer();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -55,7 +55,9 @@ export function loadMasterKey(opts: { masterKey?: string | null; dataDir: string
 }
 
 function createKeyFile(file: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // the data directory must stay enterable by the embedded server's user (it holds pg/ too): the
+  // key file itself is what is private
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   // written whole under a private name, then linked into place: a concurrent reader never sees a
   // partial file, and of two racing creators the second's link fails and it uses the first's key
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
