@@ -42,6 +42,34 @@ export interface Config {
   trustProxy: false | number | string[];
   /** notices: rate limits, fan-out chunks, retries and the SMS and email adapters (GUSU_NOTICE_*, GUSU_SMS_*, GUSU_EMAIL_*, GUSU_SMTP_URL) */
   messaging: MessagingConfig;
+  /** the exchange node this process is (GUSU_EXCHANGE_*; docs/exchange.md) */
+  exchange: ExchangeConfig;
+}
+
+export interface ExchangeConfig {
+  /** this node's id in the profile's network.json: 'hub' or a division's node */
+  node: string;
+  /** X-Road instance of the members' identifiers */
+  instance: string;
+  /** a division node: the hub's internal base URL (enrolment, forwarding); null on the hub */
+  upstreamUrl: string | null;
+  /** the secret a division node presents to enrol with the hub (the hub accepts it when set) */
+  enrolToken: string | null;
+  /** this node's own internal base URL as peers reach it (null: the internal URL, or http://HOST:PORT) */
+  selfUrl: string | null;
+  /** largest accepted event, bytes */
+  maxEventBytes: number;
+  /** largest batch request, bytes */
+  maxBatchBytes: number;
+  /** delivery attempts before a message is dead-lettered */
+  maxAttempts: number;
+  /** first retry after this many ms, doubling (capped at maxBackoffMs) */
+  retryBaseMs: number;
+  maxBackoffMs: number;
+  /** a pulled event not acknowledged within this many seconds is handed out again */
+  leaseSeconds: number;
+  /** days messages and deliveries are kept (the message log keeps its hashes) */
+  retentionDays: number;
 }
 
 export interface MessagingConfig {
@@ -208,6 +236,30 @@ function messagingConfig(env: Env): MessagingConfig {
 const repoRoot = path.resolve(new URL('../..', import.meta.url).pathname);
 
 /** Reads the configuration; throws ConfigError with one line naming the bad variable. */
+function exchangeConfig(env: Env): ExchangeConfig {
+  const node = env.GUSU_EXCHANGE_NODE && env.GUSU_EXCHANGE_NODE !== '' ? env.GUSU_EXCHANGE_NODE : 'hub';
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(node)) fail('GUSU_EXCHANGE_NODE', node, 'expected a node id of the profile\'s network.json, e.g. hub or node-320505');
+  const instance = env.GUSU_EXCHANGE_INSTANCE && env.GUSU_EXCHANGE_INSTANCE !== '' ? env.GUSU_EXCHANGE_INSTANCE : 'SZ';
+  if (!/^[A-Za-z0-9-]{1,32}$/.test(instance)) fail('GUSU_EXCHANGE_INSTANCE', instance, 'expected letters, digits and hyphens, e.g. SZ');
+  const token = env.GUSU_EXCHANGE_ENROL_TOKEN && env.GUSU_EXCHANGE_ENROL_TOKEN !== '' ? env.GUSU_EXCHANGE_ENROL_TOKEN : null;
+  if (token !== null && (token.length < 16 || token.length > 200 || /\s/.test(token))) fail('GUSU_EXCHANGE_ENROL_TOKEN', '(hidden)', 'expected 16 to 200 characters without spaces');
+  const retryBaseMs = int(env, 'GUSU_EXCHANGE_RETRY_BASE_MS', 1000, 1, 3_600_000);
+  return {
+    node,
+    instance,
+    upstreamUrl: baseUrl(env, 'GUSU_EXCHANGE_UPSTREAM_URL'),
+    enrolToken: token,
+    selfUrl: baseUrl(env, 'GUSU_EXCHANGE_SELF_URL'),
+    maxEventBytes: int(env, 'GUSU_EXCHANGE_MAX_EVENT_KB', 1024, 1, 65_536) * 1024,
+    maxBatchBytes: int(env, 'GUSU_EXCHANGE_MAX_BATCH_MB', 32, 1, 1024) * 1024 * 1024,
+    maxAttempts: int(env, 'GUSU_EXCHANGE_MAX_ATTEMPTS', 8, 1, 100),
+    retryBaseMs,
+    maxBackoffMs: Math.max(retryBaseMs, int(env, 'GUSU_EXCHANGE_MAX_BACKOFF_MS', 300_000, 1, 86_400_000)),
+    leaseSeconds: int(env, 'GUSU_EXCHANGE_LEASE_S', 60, 1, 86_400),
+    retentionDays: int(env, 'GUSU_EXCHANGE_RETENTION_DAYS', 365, 1, 36_500),
+  };
+}
+
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const profile = env.GUSU_PROFILE && env.GUSU_PROFILE !== '' ? env.GUSU_PROFILE : 'suzhou';
   // a bare name is a profile shipped under profiles/; anything with a slash is a directory
@@ -237,6 +289,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     sessionMaxMinutes: int(env, 'GUSU_SESSION_MAX_MINUTES', 720, 1, 43_200),
     trustProxy: trustProxy(env, 'GUSU_TRUST_PROXY'),
     messaging: messagingConfig(env),
+    exchange: exchangeConfig(env),
   };
   if ((config.publicPort === null) !== (config.internalPort === null)) {
     const [set, unset] = config.publicPort === null ? ['INTERNAL_PORT', 'PUBLIC_PORT'] : ['PUBLIC_PORT', 'INTERNAL_PORT'];

@@ -1,4 +1,17 @@
-// base/exchange: the envelope layer so far (envelope, receipts, batch signatures, message log).
+// 数据交换平台 — base/exchange's public face: this process as an exchange node (the city hub or a
+// division's node), its members and resources, signed publish/subscribe with durable per-key-ordered
+// delivery, dead letters, store-and-forward federation and the tamper-evident message log
+// (docs/exchange.md, docs/decisions/0010-exchange-envelope.md).
+import { fileURLToPath } from 'node:url';
+import type { Db } from '../../db/index.ts';
+import type { GusuModule, ModuleContext } from '../../module.ts';
+import { loadSelf, enrolWithUpstream } from './node.ts';
+import { anchoredTrust, localTrust } from './trust.ts';
+import { createRuntime, type ExchangeRuntime } from './runtime.ts';
+import { exchangeApi, exchangePolicy } from './routes.ts';
+import { purgeExpired, scheduleSweep, sweep, SWEEP_JOB } from './delivery.ts';
+import { subscribeNode } from './registry.ts';
+
 export { CanonicalError, canonicalJson, digestOf, sha256 } from './canonical.ts';
 export * from './envelope.ts';
 export * from './receipt.ts';
@@ -18,3 +31,67 @@ export {
   type AppendOptions,
 } from './log.ts';
 export { appendLog, verifyLogDb, setCheckpointEvery } from './store.ts';
+export { signRequest, requestSigningInput, bodyDigest } from './auth.ts';
+export { publish, BATCH_RECEIPT_TYPE, type BatchReceipt, type PublishResult } from './publish.ts';
+export { pull, ack, nack, sweep, idlePumps } from './delivery.ts';
+export { registerMember, saveResource, grantEntitlement, revokeEntitlement, subscribe, memberId, ExchangeError, type MemberRow, type ResourceRow, type SubscriptionRow } from './registry.ts';
+export type { ExchangeRuntime } from './runtime.ts';
+
+const runtimes = new WeakMap<Db, ExchangeRuntime>();
+
+/** This platform's exchange node (after start). */
+export function exchangeOf(ctx: Pick<ModuleContext, 'db'>): ExchangeRuntime {
+  const rt = runtimes.get(ctx.db);
+  if (!rt) throw new Error('the exchange module has not started on this database');
+  return rt;
+}
+
+// every this many sweeps (2 s each) a division node refreshes its CRLs and retention runs
+const CRL_EVERY = 30;
+let sweeps = 0;
+
+/** A division node: enrol with the hub (retried until it answers), then keep the standing link up. */
+async function joinUpstream(ctx: ModuleContext, rt: ExchangeRuntime): Promise<void> {
+  if (!rt.self.upstream) return;
+  try {
+    if (await enrolWithUpstream(ctx, rt.cfg, rt.self, rt.fetch)) ctx.log.info({ node: rt.self.id, hub: rt.cfg.upstreamUrl }, 'exchange node enrolled with its hub');
+    await subscribeNode(ctx.db, '*', rt.self.upstream);
+    await rt.trust.refresh?.(ctx.db);
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, 'exchange: joining the hub failed; retrying in 5 s');
+    if (!rt.stopped) setTimeout(() => void joinUpstream(ctx, rt), 5_000).unref();
+  }
+}
+
+export const exchangeModule: GusuModule = {
+  name: 'exchange',
+  migrations: fileURLToPath(new URL('./migrations', import.meta.url)),
+  policies: exchangePolicy,
+  jobs: (ctx) => ({
+    [SWEEP_JOB]: async () => {
+      const rt = runtimes.get(ctx.db);
+      try {
+        if (!rt) return;
+        await sweep(rt);
+        if (++sweeps % CRL_EVERY === 0) {
+          await rt.trust.refresh?.(ctx.db).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: CRL refresh failed'));
+          await purgeExpired(rt);
+        }
+      } finally {
+        await scheduleSweep(ctx.db);
+      }
+    },
+  }),
+  internalRoutes(app, ctx) {
+    exchangeApi(app, ctx, () => exchangeOf(ctx));
+  },
+  async start(ctx) {
+    const cfg = ctx.config.exchange;
+    const self = await loadSelf(ctx, cfg);
+    const trust = cfg.upstreamUrl ? anchoredTrust(cfg.upstreamUrl) : localTrust;
+    const rt = createRuntime(ctx, self, trust);
+    runtimes.set(ctx.db, rt);
+    await scheduleSweep(ctx.db, new Date());
+    void joinUpstream(ctx, rt);
+  },
+};
