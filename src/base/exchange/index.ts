@@ -11,6 +11,7 @@ import { createRuntime, type ExchangeRuntime } from './runtime.ts';
 import { exchangeApi, exchangePolicy } from './routes.ts';
 import { purgeExpired, scheduleSweep, sweep, SWEEP_JOB } from './delivery.ts';
 import { subscribeNode } from './registry.ts';
+import { syncWithUpstream } from './federation.ts';
 
 export { CanonicalError, canonicalJson, digestOf, sha256 } from './canonical.ts';
 export * from './envelope.ts';
@@ -49,6 +50,9 @@ export function exchangeOf(ctx: Pick<ModuleContext, 'db'>): ExchangeRuntime {
 // every this many sweeps (2 s each) a division node refreshes its CRLs and retention runs
 const CRL_EVERY = 30;
 let sweeps = 0;
+// a division node syncs its directory with the hub every this many sweeps
+const SYNC_EVERY = 5;
+let syncs = 0;
 
 /** A division node: enrol with the hub (retried until it answers), then keep the standing link up. */
 async function joinUpstream(ctx: ModuleContext, rt: ExchangeRuntime): Promise<void> {
@@ -57,6 +61,7 @@ async function joinUpstream(ctx: ModuleContext, rt: ExchangeRuntime): Promise<vo
     if (await enrolWithUpstream(ctx, rt.cfg, rt.self, rt.fetch)) ctx.log.info({ node: rt.self.id, hub: rt.cfg.upstreamUrl }, 'exchange node enrolled with its hub');
     await subscribeNode(ctx.db, '*', rt.self.upstream);
     await rt.trust.refresh?.(ctx.db);
+    await syncWithUpstream(rt);
   } catch (err) {
     ctx.log.warn({ err: (err as Error).message }, 'exchange: joining the hub failed; retrying in 5 s');
     if (!rt.stopped) setTimeout(() => void joinUpstream(ctx, rt), 5_000).unref();
@@ -73,6 +78,7 @@ export const exchangeModule: GusuModule = {
       try {
         if (!rt) return;
         await sweep(rt);
+        if (rt.self.upstream && ++syncs % SYNC_EVERY === 0) await syncWithUpstream(rt).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: sync with the hub failed'));
         if (++sweeps % CRL_EVERY === 0) {
           await rt.trust.refresh?.(ctx.db).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: CRL refresh failed'));
           await purgeExpired(rt);

@@ -128,6 +128,8 @@ export interface EnrolResponse {
   chain: string[];
   anchors: { alg: Alg; role: 'root' | 'issuing'; pem: string }[];
   hub: { id: string; name: string };
+  /** the hub's own node certificate: the division verifies the hub's signed requests with it */
+  hubCertificate?: string | null;
 }
 
 /** The hub's side of enrolment: checks the token and the node, issues the node's certificate. */
@@ -172,7 +174,7 @@ export async function enrolWithUpstream(ctx: ModuleContext, cfg: ExchangeConfig,
         [a.alg, a.role, a.pem],
       );
     }
-    await c.query(`update exchange.node set url = $2, status = 'up', last_contact = now() where id = $1`, [self.upstream, cfg.upstreamUrl]);
+    await c.query(`update exchange.node set url = $2, status = 'up', last_contact = now(), cert_pem = coalesce($3, cert_pem) where id = $1`, [self.upstream, cfg.upstreamUrl, body.hubCertificate ?? null]);
   });
   self.certPem = body.certificate;
   self.certSerial = body.serial;

@@ -29,7 +29,7 @@ import {
   type SubscriptionRow,
 } from './registry.ts';
 import type { ExchangeRuntime } from './runtime.ts';
-import { ingestFederated } from './federation.ts';
+import { acceptSync, ingestFederated, syncWithUpstream } from './federation.ts';
 
 const operator = (a: Actor) => hasRole(a, 'exchange-operator') || hasRole(a, 'platform-admin');
 
@@ -195,6 +195,7 @@ export function exchangeApi(app: FastifyInstance, ctx: ModuleContext, runtime: (
       const b = (req.body ?? {}) as { resource?: unknown; delivery?: unknown; pushUrl?: unknown };
       try {
         const { subscription, created } = await subscribe(ctx.db, member.member, { resource: b.resource as string, delivery: b.delivery as 'pull', pushUrl: b.pushUrl as string });
+        if (created) syncSoon(rt());
         reply.code(created ? 201 : 200);
         return subscriptionOut(subscription);
       } catch (err) {
@@ -288,6 +289,20 @@ export function exchangeApi(app: FastifyInstance, ctx: ModuleContext, runtime: (
     },
   );
 
+  app.post(
+    '/api/v1/exchange/federation/sync',
+    { schema: { tags: TAGS, summary: 'A division node registers its members and interests with the hub and receives the city-wide directory', body: Type.Unknown() }, config: { action: 'exchange-api:call' } },
+    async (req) => {
+      const caller = await authenticate(rt(), req, { nodes: true });
+      if (caller.kind !== 'node') throw problem('forbidden', 'only nodes sync', { reason: 'malformed' });
+      try {
+        return await acceptSync(rt(), caller.node, req.body);
+      } catch (err) {
+        return toProblem(err);
+      }
+    },
+  );
+
   // ---------------------------------------------------------------------------------------------
   // Operators
 
@@ -334,6 +349,7 @@ export function exchangeApi(app: FastifyInstance, ctx: ModuleContext, runtime: (
       try {
         const m = await registerMember(ctx.db, rt().trust, ctx.config.exchange.instance, rt().self.id, req.body as never, rt().departments);
         rt().caches.forget();
+        syncSoon(rt());
         await auditExchange(ctx.db, actorOf(req.actor), 'member.register', { type: 'exchange-member', id: m.id }, { serial: m.cert_serial });
         reply.code(201);
         return memberOut(m);
@@ -411,6 +427,12 @@ export function exchangeApi(app: FastifyInstance, ctx: ModuleContext, runtime: (
       return reply.code(204).send();
     },
   );
+}
+
+/** A division node tells its hub about a new member or subscription at once (the sweep repeats it). */
+function syncSoon(rt: ExchangeRuntime): void {
+  if (!rt.self.upstream) return;
+  syncWithUpstream(rt).catch((err: Error) => rt.ctx.log.warn({ err: err.message }, 'exchange: sync with the hub failed; the sweep retries'));
 }
 
 function actorOf(a: Actor): { kind: 'staff' | 'system'; id: string; department?: string } {
