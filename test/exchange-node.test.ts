@@ -349,3 +349,67 @@ describe('message log', () => {
     assert.ok((counts.receipt ?? 0) > 0);
   });
 });
+
+describe('synchronous calls (X-Road style) and the GovStack directory', () => {
+  it('forwards a signed call to the provider’s service only with an access right, and logs it', async () => {
+    const seen: { url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const server = http.createServer((req, res) => {
+      let data = '';
+      req.on('data', (c) => (data += c));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', headers: req.headers, body: data });
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ idNumber: '320502199001011234', status: '户籍在册' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const reg = await fetch(`${tp.url}/api/v1/exchange/members`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...AS_OPERATOR },
+        body: JSON.stringify({ memberClass: 'GOV', memberCode: 'SZ-GA', subsystem: 'hukou', name: 'SZ-GA hukou', certificate: A.cert, serviceUrl: `http://127.0.0.1:${port}/svc` }),
+      });
+      assert.equal(reg.status, 201);
+      const def = await fetch(`${tp.url}/api/v1/exchange/members/${encodeURIComponent(A.id)}/services/persons`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...AS_OPERATOR },
+        body: JSON.stringify({ name: '户籍核验', endpoints: [{ method: 'POST', path: '/persons/verify' }], openapi: { openapi: '3.0.0', info: { title: '户籍核验', version: '1' }, paths: {} } }),
+      });
+      assert.equal(def.status, 204);
+      const path = `/r1/${A.id}/persons/verify?full=1`;
+      const body = JSON.stringify({ idNumber: '320502199001011234' });
+      const denied = await call(B, 'POST', path, body, { 'x-road-id': 'call-1' });
+      assert.equal(denied.status, 403);
+      assert.equal(denied.json.reason, 'not-entitled');
+      const allowedMethods = await call(B, 'GET', `/r1/${A.id}/allowedMethods`);
+      assert.deepEqual(allowedMethods.json.member, []);
+      const grant = await fetch(`${tp.url}/api/v1/exchange/members/${encodeURIComponent(A.id)}/services/persons/clients/${encodeURIComponent(B.id)}`, { method: 'PUT', headers: AS_OPERATOR });
+      assert.equal(grant.status, 204);
+      const headers = { ...signRequest({ member: B.id }, { privateKey: B.key, alg: B.alg }, { method: 'POST', path, body }), 'content-type': 'application/json', 'x-road-id': 'call-2' };
+      const ok = await fetch(`${tp.url}${path}`, { method: 'POST', headers, body });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers.get('x-road-id'), 'call-2');
+      assert.equal(ok.headers.get('x-road-request-hash'), crypto.createHash('sha512').update(body).digest('base64'));
+      assert.deepEqual(await ok.json(), { idNumber: '320502199001011234', status: '户籍在册' });
+      const last = seen.at(-1)!;
+      assert.equal(last.url, '/svc/persons/verify?full=1');
+      assert.equal(last.headers['x-road-client'], B.id);
+      assert.equal(last.body, body);
+      assert.equal(last.headers['x-gusu-signature'], undefined, 'the member’s signature stays at the node');
+      const list = await call(B, 'GET', `/r1/${A.id}/listMethods`);
+      assert.equal(list.json.member[0].serviceCode, 'persons');
+      assert.deepEqual(list.json.member[0].endpointList.member, [{ method: 'POST', path: '/persons/verify' }]);
+      const oas = await call(B, 'GET', `/r1/${A.id}/getOpenAPI?serviceCode=persons`);
+      assert.equal(oas.json.info.title, '户籍核验');
+      const clients = await call(B, 'GET', '/listClients');
+      assert.ok(clients.json.member.some((m: { id: { memberCode: string } }) => m.id.memberCode === 'SZ-GA'));
+      const unsigned = await fetch(`${tp.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-road-client': B.id }, body });
+      assert.equal(unsigned.status, 401);
+      const { rows } = await tp.platform.ctx.db.query<{ n: number }>(`select count(*)::int as n from exchange.log_entry where ref = 'xroad:call-2'`);
+      assert.equal(rows[0]!.n, 2, 'request and response logged');
+    } finally {
+      server.close();
+    }
+  });
+});

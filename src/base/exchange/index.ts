@@ -12,6 +12,7 @@ import { exchangeApi, exchangePolicy } from './routes.ts';
 import { purgeExpired, scheduleSweep, sweep, SWEEP_JOB } from './delivery.ts';
 import { subscribeNode } from './registry.ts';
 import { syncWithUpstream } from './federation.ts';
+import { xroadRoutes } from './xroad.ts';
 
 export { CanonicalError, canonicalJson, digestOf, sha256 } from './canonical.ts';
 export * from './envelope.ts';
@@ -47,11 +48,9 @@ export function exchangeOf(ctx: Pick<ModuleContext, 'db'>): ExchangeRuntime {
   return rt;
 }
 
-// every this many sweeps (2 s each) a division node refreshes its CRLs and retention runs
-const CRL_EVERY = 30;
+// every GUSU_EXCHANGE_CRL_EVERY sweeps (GUSU_EXCHANGE_SWEEP_MS each) a division node refreshes its
+// CRLs and retention runs; every GUSU_EXCHANGE_SYNC_EVERY sweeps it syncs its directory with the hub
 let sweeps = 0;
-// a division node syncs its directory with the hub every this many sweeps
-const SYNC_EVERY = 5;
 let syncs = 0;
 
 /** A division node: enrol with the hub (retried until it answers), then keep the standing link up. */
@@ -78,18 +77,19 @@ export const exchangeModule: GusuModule = {
       try {
         if (!rt) return;
         await sweep(rt);
-        if (rt.self.upstream && ++syncs % SYNC_EVERY === 0) await syncWithUpstream(rt).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: sync with the hub failed'));
-        if (++sweeps % CRL_EVERY === 0) {
+        if (rt.self.upstream && ++syncs % rt.cfg.syncEvery === 0) await syncWithUpstream(rt).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: sync with the hub failed'));
+        if (++sweeps % rt.cfg.crlEvery === 0) {
           await rt.trust.refresh?.(ctx.db).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: CRL refresh failed'));
           await purgeExpired(rt);
         }
       } finally {
-        await scheduleSweep(ctx.db);
+        await scheduleSweep(ctx.db, ctx.config.exchange.sweepMs);
       }
     },
   }),
   internalRoutes(app, ctx) {
     exchangeApi(app, ctx, () => exchangeOf(ctx));
+    xroadRoutes(app, ctx, () => exchangeOf(ctx));
   },
   async start(ctx) {
     const cfg = ctx.config.exchange;
@@ -97,7 +97,7 @@ export const exchangeModule: GusuModule = {
     const trust = cfg.upstreamUrl ? anchoredTrust(cfg.upstreamUrl) : localTrust;
     const rt = createRuntime(ctx, self, trust);
     runtimes.set(ctx.db, rt);
-    await scheduleSweep(ctx.db, new Date());
+    await scheduleSweep(ctx.db, cfg.sweepMs, new Date());
     void joinUpstream(ctx, rt);
   },
 };
