@@ -8,6 +8,7 @@ import { migrate, openDatabase, platformMigrations, readMigrations, startWorker,
 import { buildServer, type Face, type ServerState } from './http/server.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import type { ActorResolver, GusuModule, ModuleContext } from './module.ts';
+import { ANONYMOUS } from './base/identity/policy.ts';
 import { MODULES } from './modules.ts';
 import { compilePolicy } from './base/identity/policy.ts';
 import { httpPolicy } from './http/policy.ts';
@@ -67,7 +68,18 @@ export async function startPlatform(config: Config, opts: { log?: Logger; listen
     };
     for (const m of modules) await m.start?.(ctx);
     // sign-in: the identity module's sessions and bearer tokens, unless the caller brings its own (tests)
-    const resolveActor = opts.resolveActor ?? (modules.some((m) => m.name === 'identity') ? createActorResolver(ctx) : undefined);
+    const fallback = opts.resolveActor ?? (modules.some((m) => m.name === 'identity') ? createActorResolver(ctx) : undefined);
+    // modules' own credentials first (a member's signed request), then sessions and tokens
+    const own = modules.flatMap((m) => (m.actorResolver ? [m.actorResolver(ctx)] : []));
+    const resolveActor: ActorResolver | undefined = own.length
+      ? async (req) => {
+          for (const r of own) {
+            const actor = await r(req);
+            if (actor) return actor;
+          }
+          return fallback ? fallback(req) : ANONYMOUS;
+        }
+      : fallback;
 
     const metrics = createMetrics();
     const state: ServerState = { ready: false, checkDb: async () => void (await database.db.query('select 1')) };

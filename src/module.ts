@@ -52,6 +52,11 @@ export interface GusuModule {
   policies?: readonly Rule[];
   /** sub-commands this module adds to the `gusu` CLI */
   commands?: Record<string, Command>;
+  /**
+   * identifies callers by a credential this module owns (the exchange: a member's request
+   * signature); null when the request carries none, so the next resolver (sessions, tokens) runs
+   */
+  actorResolver?: (ctx: ModuleContext) => (req: import('fastify').FastifyRequest) => Promise<Actor | null>;
   /** runs once at start-up after migrations, before listening (e.g. schedule recurring jobs) */
   start?: (ctx: ModuleContext) => Promise<void>;
 }

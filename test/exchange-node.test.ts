@@ -177,7 +177,10 @@ describe('publish and refusals', () => {
     const e = signEvent(person(A, { idNumber: '320502199001011234', name: 'x' }), A.key, A.alg);
     const none = await fetch(`${tp.url}/api/v1/exchange/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(e) });
     assert.equal(none.status, 401);
-    assert.equal((await none.json()).reason, 'unsigned');
+    const named = await fetch(`${tp.url}/api/v1/exchange/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-road-client': A.id }, body: JSON.stringify(e) });
+    assert.equal(named.status, 401);
+    assert.equal((await named.json()).reason, 'unsigned');
+    assert.ok((await refusals('unsigned')) > 0);
     const stale = await call(A, 'POST', '/api/v1/exchange/events', e, signRequest({ member: A.id }, { privateKey: A.key, alg: A.alg }, { method: 'POST', path: '/api/v1/exchange/events', body: JSON.stringify(e), now: new Date(Date.now() - 3_600_000) }));
     assert.equal(stale.status, 401);
     assert.equal(stale.json.reason, 'stale');

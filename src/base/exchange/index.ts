@@ -8,7 +8,7 @@ import type { GusuModule, ModuleContext } from '../../module.ts';
 import { loadSelf, enrolWithUpstream } from './node.ts';
 import { anchoredTrust, localTrust } from './trust.ts';
 import { createRuntime, type ExchangeRuntime } from './runtime.ts';
-import { exchangeApi, exchangePolicy } from './routes.ts';
+import { exchangeActorResolver, exchangeApi, exchangePolicy } from './routes.ts';
 import { purgeExpired, scheduleSweep, sweep, SWEEP_JOB } from './delivery.ts';
 import { subscribeNode } from './registry.ts';
 import { syncWithUpstream } from './federation.ts';
@@ -87,6 +87,7 @@ export const exchangeModule: GusuModule = {
       }
     },
   }),
+  actorResolver: (ctx) => exchangeActorResolver(() => runtimes.get(ctx.db) ?? null),
   internalRoutes(app, ctx) {
     exchangeApi(app, ctx, () => exchangeOf(ctx));
     xroadRoutes(app, ctx, () => exchangeOf(ctx));

@@ -34,8 +34,11 @@ import { acceptSync, ingestFederated, syncWithUpstream } from './federation.ts';
 const operator = (a: Actor) => hasRole(a, 'exchange-operator') || hasRole(a, 'platform-admin');
 
 export const exchangePolicy = [
-  // members and peer nodes authenticate by their request signature inside the route (auth.ts)
-  allow('anyone', 'call', 'exchange-api'),
+  // member systems and peer nodes sign their requests (auth.ts); the exchange's actor resolver turns a
+  // verified signature into a system actor: the member id, or node:<id> for a peer node
+  allow('system', 'call', 'exchange-api'),
+  allow('system', 'forward', 'exchange-federation'),
+  // a division node enrols before it has a certificate: the route checks the enrolment token
   allow('anyone', 'enrol', 'exchange-node'),
   // operators: the registry of members, resources and entitlements
   allow({ role: 'exchange-operator' }, ['read', 'register', 'suspend'], 'exchange-member'),
@@ -106,10 +109,37 @@ export async function authenticate(rt: ExchangeRuntime, req: FastifyRequest, opt
   return { kind: 'member', key };
 }
 
+/** The member behind a verified signature (the resolver put it in req.actor). */
 async function asMember(rt: ExchangeRuntime, req: FastifyRequest): Promise<MemberKey> {
-  const c = await authenticate(rt, req);
-  if (c.kind !== 'member') throw problem('forbidden', 'a member request');
-  return c.key;
+  const a = req.actor;
+  if (a.kind !== 'system' || a.id.startsWith('node:')) throw problem('not-found', 'not a member of this exchange: sign the request as a member (X-Road-Client)', { reason: 'unknown-member' });
+  const key = await rt.caches.member(rt.db, rt.trust, a.id);
+  if ('error' in key) throw problem('not-found', key.error, { reason: key.reason });
+  return key;
+}
+
+/** The peer node behind a verified node signature. */
+function asNode(req: FastifyRequest): string {
+  const a = req.actor;
+  if (a.kind !== 'system' || !a.id.startsWith('node:')) throw problem('not-found', 'not a node of this network: sign the request as a node (X-Gusu-Node)', { reason: 'unknown-node' });
+  return a.id.slice('node:'.length);
+}
+
+/**
+ * The exchange's actor resolver: a request carrying an exchange signature (or naming a member in
+ * X-Road-Client) is authenticated here, and refused here if the signature does not hold.
+ */
+export function exchangeActorResolver(runtime: () => ExchangeRuntime | null): (req: FastifyRequest) => Promise<Actor | null> {
+  return async (req) => {
+    const h = req.headers;
+    if (!h['x-gusu-signature'] && !h['x-gusu-node'] && !h['x-road-client'] && !h['x-govstack-client']) return null;
+    const rt = runtime();
+    if (!rt) return null;
+    // only a route that says so (bulk parts, whose digest the batch's signed completion covers) takes an unsigned payload
+    const unsignedPayload = (req.routeOptions?.config as { unsignedPayload?: boolean } | undefined)?.unsignedPayload === true;
+    const c = await authenticate(rt, req, { nodes: true, unsignedPayload });
+    return c.kind === 'member' ? { kind: 'system', id: c.key.member.id, department: c.key.member.department ?? '' } : { kind: 'system', id: `node:${c.node}`, department: '' };
+  };
 }
 
 function subscriptionOut(s: SubscriptionRow) {
@@ -277,12 +307,11 @@ export function exchangeApi(app: FastifyInstance, ctx: ModuleContext, runtime: (
 
   app.post(
     '/api/v1/exchange/federation/messages',
-    { schema: { tags: TAGS, summary: 'Store-and-forward from a peer node: messages signed by their members, the request signed by the node', body: Type.Unknown() }, config: { action: 'exchange-api:call' } },
+    { schema: { tags: TAGS, summary: 'Store-and-forward from a peer node: messages signed by their members, the request signed by the node', body: Type.Unknown() }, config: { action: 'exchange-federation:forward' } },
     async (req) => {
-      const caller = await authenticate(rt(), req, { nodes: true });
-      if (caller.kind !== 'node') throw problem('forbidden', 'only nodes forward messages', { reason: 'malformed' });
+      const node = asNode(req);
       try {
-        return await ingestFederated(rt(), caller.node, req.body, req.ip);
+        return await ingestFederated(rt(), node, req.body, req.ip);
       } catch (err) {
         return toProblem(err);
       }
@@ -291,12 +320,11 @@ export function exchangeApi(app: FastifyInstance, ctx: ModuleContext, runtime: (
 
   app.post(
     '/api/v1/exchange/federation/sync',
-    { schema: { tags: TAGS, summary: 'A division node registers its members and interests with the hub and receives the city-wide directory', body: Type.Unknown() }, config: { action: 'exchange-api:call' } },
+    { schema: { tags: TAGS, summary: 'A division node registers its members and interests with the hub and receives the city-wide directory', body: Type.Unknown() }, config: { action: 'exchange-federation:forward' } },
     async (req) => {
-      const caller = await authenticate(rt(), req, { nodes: true });
-      if (caller.kind !== 'node') throw problem('forbidden', 'only nodes sync', { reason: 'malformed' });
+      const node = asNode(req);
       try {
-        return await acceptSync(rt(), caller.node, req.body);
+        return await acceptSync(rt(), node, req.body);
       } catch (err) {
         return toProblem(err);
       }
@@ -441,5 +469,5 @@ function actorOf(a: Actor): { kind: 'staff' | 'system'; id: string; department?:
   return { kind: 'system', id: 'unknown' };
 }
 
-export { operator as isExchangeOperator };
+export { operator as isExchangeOperator, asMember, asNode };
 export type { FastifyReply };

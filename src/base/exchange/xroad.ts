@@ -13,7 +13,7 @@ import type { ModuleContext } from '../../module.ts';
 import { problem } from '../../http/problems.ts';
 import { signRequest } from './auth.ts';
 import { appendLog } from './store.ts';
-import { authenticate, toProblem } from './routes.ts';
+import { toProblem } from './routes.ts';
 import { getMember, MEMBER_ID } from './registry.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 import { recordRefusal } from './publish.ts';
@@ -129,7 +129,7 @@ export function xroadRoutes(app: FastifyInstance, ctx: ModuleContext, runtime: (
   );
 
   app.get('/listClients', { schema: { tags: ['exchange'], summary: 'GovStack IM: the members (applications) of this instance' }, config: { action: 'exchange-api:call' } }, async (req) => {
-    await authenticate(runtime(), req, { nodes: true });
+    if (req.actor.kind !== 'system') throw problem('not-found', 'sign the request as a member', { reason: 'unknown-member' });
     const instance = (req.query as { instanceId?: string }).instanceId;
     const { rows } = await ctx.db.query<{ id: string; name: string; instance: string; member_class: string; member_code: string; subsystem: string }>(
       `select id, name, instance, member_class, member_code, subsystem from exchange.member where status = 'active' and ($1::text is null or instance = $1) order by id`,
@@ -140,12 +140,13 @@ export function xroadRoutes(app: FastifyInstance, ctx: ModuleContext, runtime: (
 
   const meta = async (req: FastifyRequest, which: 'list' | 'allowed' | 'openapi') => {
     const rt = runtime();
-    const caller = await authenticate(rt, req, { nodes: true });
+    const a = req.actor;
+    if (a.kind !== 'system') throw problem('not-found', 'sign the request as a member', { reason: 'unknown-member' });
     const p = req.params as { instance: string; cls: string; code: string; app: string };
     const provider = `${p.instance}/${p.cls}/${p.code}/${p.app}`;
     if (!MEMBER_ID.test(provider) || !(await getMember(rt.db, provider))) throw problem('not-found', `no member ${provider}`, { reason: 'unknown-member' });
     const { rows } = await rt.db.query<ServiceRow>('select provider, code, name, endpoints, openapi from exchange.service where provider = $1 order by code', [provider]);
-    const client = caller.kind === 'member' ? caller.key.member.id : null;
+    const client = a.id.startsWith('node:') ? null : a.id;
     const visible = [];
     for (const s of rows) if (which !== 'allowed' || (client && (await allowed(rt, provider, s.code, client)))) visible.push(s);
     if (which === 'openapi') {
@@ -165,11 +166,12 @@ export function xroadRoutes(app: FastifyInstance, ctx: ModuleContext, runtime: (
 
   app.all(`${P}/:service/*`, { schema: { tags: ['exchange'], summary: 'X-Road style synchronous call to a provider member’s service (signed by the client member; X-Road-Id, X-Road-Request-Hash in the answer)' }, config: { action: 'exchange-api:call' } }, async (req, reply) => {
     const rt = runtime();
-    const caller = await authenticate(rt, req, { nodes: true });
+    const a = req.actor;
+    if (a.kind !== 'system') throw problem('not-found', 'sign the request as a member', { reason: 'unknown-member' });
     const p = req.params as { instance: string; cls: string; code: string; app: string; service: string; '*': string };
     const provider = `${p.instance}/${p.cls}/${p.code}/${p.app}`;
     // a peer node vouches for its member (it checked the signature); a member speaks for itself
-    const client = caller.kind === 'member' ? caller.key.member.id : String(req.headers['x-road-client'] ?? '');
+    const client = a.id.startsWith('node:') ? String(req.headers['x-road-client'] ?? '') : a.id;
     const xroadId = String(req.headers['x-road-id'] ?? crypto.randomUUID()).slice(0, 200);
     if (!/^[\x21-\x7E]{1,200}$/.test(xroadId)) throw problem('validation', 'X-Road-Id must be printable ASCII without spaces', { reason: 'malformed' });
     const member = MEMBER_ID.test(provider) ? await getMember(rt.db, provider) : null;
