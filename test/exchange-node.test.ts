@@ -416,3 +416,51 @@ describe('synchronous calls (X-Road style) and the GovStack directory', () => {
     }
   });
 });
+
+describe('GovStack Information Mediator pub/sub', () => {
+  it('event types, publish (plain data bound by the signed request), subscribe, pull and confirm, as the spec writes them', async () => {
+    const room = `/r1/${C.id}`;
+    const schema = { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', required: ['dateTime', 'gender', 'mother', 'place'], properties: { dateTime: { type: 'string' }, gender: { type: 'string', enum: ['M', 'F'] }, mother: { type: 'string' }, place: { type: 'string' } } };
+    const notMine = await call(B, 'POST', `${room}/api/v1/eventType`, { eventType: 'health.newbirth', schema });
+    assert.equal(notMine.status, 403);
+    const created = await call(C, 'POST', `${room}/api/v1/eventType`, { eventType: 'health.newbirth', schema });
+    assert.equal(created.status, 200, JSON.stringify(created.json));
+    assert.equal((await call(C, 'POST', `${room}/api/v1/eventType`, { eventType: 'health.newbirth', schema })).status, 409);
+    const types = await call(B, 'GET', `${room}/api/v1/eventType`);
+    assert.ok(types.json.includes('health.newbirth'));
+    assert.deepEqual((await call(B, 'GET', `${room}/api/v1/eventType/health.newbirth`)).json.schema.required, schema.required);
+
+    const sub = await call(B, 'POST', `${room}/api/v1/subs/health.newbirth`, { eventType: 'health.newbirth', delivery: 'PULL' });
+    assert.equal(sub.status, 200, JSON.stringify(sub.json));
+    assert.equal(sub.json.delivery, 'PULL');
+    assert.equal((await call(B, 'POST', `${room}/api/v1/subs/health.newbirth`, { eventType: 'health.newbirth' })).status, 409);
+    assert.equal((await call(B, 'GET', `${room}/api/v1/subs`)).json.length, 2, 'health.birth (above) and health.newbirth');
+    assert.equal((await call(B, 'GET', `${room}/pull/v1/health.newbirth`)).status, 404, 'nothing yet');
+
+    const event = { dateTime: '2026-11-28T09:25:00+08:00', gender: 'F', mother: '合成数据 母亲', place: '苏州市立医院' };
+    const pub = await call(C, 'POST', `${room}/pub/v1/health.newbirth`, { eventType: 'health.newbirth', event });
+    assert.equal(pub.status, 201, JSON.stringify(pub.json));
+    const bad = await call(C, 'POST', `${room}/pub/v1/health.newbirth`, { eventType: 'health.newbirth', event: { ...event, gender: 'X' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.reason, 'schema');
+    const byOther = await call(B, 'POST', `${room}/pub/v1/health.newbirth`, { eventType: 'health.newbirth', event });
+    assert.equal(byOther.status, 403);
+    assert.equal(byOther.json.reason, 'not-provider');
+
+    const status = await call(C, 'GET', `${room}/pub/v1/health.newbirth/${pub.json.id}`);
+    assert.equal(status.json.delivery.ready, 1);
+    const next = await call(B, 'GET', `${room}/pull/v1/health.newbirth`);
+    assert.equal(next.status, 200);
+    assert.equal(next.json.id, pub.json.id);
+    assert.deepEqual(next.json.event, event);
+    assert.deepEqual(next.json.publisherId, { instanceId: 'SZ', memberClass: 'GOV', memberCode: 'SZ-WJW', applicationCode: 'births' });
+    // the proof binds the data to C's signed request: anyone holding C's certificate can check it
+    const { checkRequestProof } = await import('../src/base/exchange/publish.ts');
+    assert.ok(checkRequestProof(next.json.cloudevent, next.json.proof, C.alg, parseCertificate(C.cert).spki));
+    assert.ok(!checkRequestProof({ ...next.json.cloudevent, gusudigest: '0'.repeat(64) }, next.json.proof, C.alg, parseCertificate(C.cert).spki));
+    assert.equal((await call(B, 'DELETE', `${room}/pull/v1/health.newbirth/${pub.json.id}`)).status, 204);
+    assert.equal((await call(B, 'DELETE', `${room}/pull/v1/health.newbirth/${pub.json.id}`)).status, 404);
+    assert.equal((await call(B, 'DELETE', `${room}/api/v1/subs/health.newbirth`)).status, 204);
+    assert.equal((await call(B, 'GET', `${room}/api/v1/subs/health.newbirth`)).status, 404);
+  });
+});

@@ -5,8 +5,8 @@
 // peer as `via` so nothing is sent back to it.
 import crypto, { type KeyObject } from 'node:crypto';
 import { parseEvent, eventHash, verifySealed } from './envelope.ts';
-import { verifyBatchedEvent, type BatchHeader } from './batch.ts';
-import { afterCommit, storeMessages, type StoredMessage } from './publish.ts';
+import { verifyBatchedEvent } from './batch.ts';
+import { afterCommit, checkRequestProof, isRequestProof, storeMessages, type MessageProof, type RequestProof, type StoredMessage } from './publish.ts';
 import { ExchangeError } from './registry.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 import { verify, type Alg } from '../identity/crypto/index.ts';
@@ -19,7 +19,7 @@ interface Forwarded {
   key: string | null;
   digest: string;
   event: string;
-  proof: { header: BatchHeader; index: number; path: string[] } | null;
+  proof: MessageProof | null;
   origin: string;
 }
 
@@ -53,7 +53,9 @@ export async function ingestFederated(rt: ExchangeRuntime, from: string, body: u
     if (!parsed.ok) throw new ExchangeError('validation', parsed.reason, `message ${i}: ${parsed.detail}`, { index: i });
     const e = parsed.event;
     if (e.gusumember !== raw.member) throw new ExchangeError('forbidden', 'bad-signature', `message ${i}: the event's gusumember is not ${raw.member}`, { index: i });
-    const v = raw.proof
+    const v = isRequestProof(raw.proof)
+      ? verifySealed(e, k.key, () => checkRequestProof(e, raw.proof as RequestProof, k!.alg, k!.key))
+      : raw.proof
       ? verifyBatchedEvent(e, { index: raw.proof.index, path: raw.proof.path }, raw.proof.header, k.key, { maxBytes: rt.cfg.maxEventBytes, verified: rt.batches })
       : e.gususig
         ? verifySealed(e, k.key, (input) => {

@@ -13,6 +13,8 @@ import { purgeExpired, scheduleSweep, sweep, SWEEP_JOB } from './delivery.ts';
 import { subscribeNode } from './registry.ts';
 import { syncWithUpstream } from './federation.ts';
 import { xroadRoutes } from './xroad.ts';
+import { govstackRoutes } from './govstack.ts';
+import { exchangeCommand } from './cli.ts';
 
 export { CanonicalError, canonicalJson, digestOf, sha256 } from './canonical.ts';
 export * from './envelope.ts';
@@ -38,6 +40,7 @@ export { publish, BATCH_RECEIPT_TYPE, type BatchReceipt, type PublishResult } fr
 export { pull, ack, nack, sweep, idlePumps } from './delivery.ts';
 export { registerMember, saveResource, grantEntitlement, revokeEntitlement, subscribe, memberId, ExchangeError, type MemberRow, type ResourceRow, type SubscriptionRow } from './registry.ts';
 export type { ExchangeRuntime } from './runtime.ts';
+export { createExchangeClient, ExchangeClientError, type ExchangeClient } from './client.ts';
 
 const runtimes = new WeakMap<Db, ExchangeRuntime>();
 
@@ -87,9 +90,11 @@ export const exchangeModule: GusuModule = {
       }
     },
   }),
+  commands: { exchange: exchangeCommand },
   actorResolver: (ctx) => exchangeActorResolver(() => runtimes.get(ctx.db) ?? null),
   internalRoutes(app, ctx) {
     exchangeApi(app, ctx, () => exchangeOf(ctx));
+    govstackRoutes(app, ctx, () => exchangeOf(ctx));
     xroadRoutes(app, ctx, () => exchangeOf(ctx));
   },
   async start(ctx) {

@@ -5,8 +5,10 @@
 // message log. Only after the commit does the publisher get its receipt: a 2xx survives kill -9.
 import { appendAudit } from '../audit/index.ts';
 import type { Queryable } from '../../db/index.ts';
-import { sign, verify } from '../identity/crypto/index.ts';
-import { canonicalJson } from './canonical.ts';
+import { sign, verify, type Alg } from '../identity/crypto/index.ts';
+import type { KeyObject } from 'node:crypto';
+import { bodyDigest, verifyRequestSignature } from './auth.ts';
+import { canonicalJson, digestOf } from './canonical.ts';
 import { eventHash, parseEvent, verifySealed, type ExchangeEvent } from './envelope.ts';
 import { verifyBatchedEvent, type BatchHeader, type InclusionProof } from './batch.ts';
 import { merkleRoot } from './merkle.ts';
@@ -44,11 +46,40 @@ export interface StoredMessage {
   digest: string;
   /** the envelope as JSON text */
   event: string;
-  proof: { header: BatchHeader; index: number; path: string[] } | null;
+  proof: MessageProof | null;
   origin: string;
   /** event hash hex (the message log binds it) */
   hash: string;
   time: string;
+}
+
+/**
+ * How a message without its own gususig is bound to its member: a batch signature with an inclusion
+ * proof, or (GovStack publish of plain data) the member's signed request that carried it.
+ */
+export type MessageProof = { header: BatchHeader; index: number; path: string[] } | RequestProof;
+
+export interface RequestProof {
+  request: { by: string; date: string; method: string; path: string; body: string; sig: string };
+}
+
+export function isRequestProof(p: unknown): p is RequestProof {
+  const r = (p as RequestProof | null)?.request;
+  return !!r && typeof r === 'object' && ['by', 'date', 'method', 'path', 'body', 'sig'].every((k) => typeof (r as Record<string, unknown>)[k] === 'string');
+}
+
+/** The request carried exactly this event's data for this resource, and the member signed that request. */
+export function checkRequestProof(e: ExchangeEvent, p: RequestProof, alg: Alg, key: KeyObject | Uint8Array | string): boolean {
+  const r = p.request;
+  if (r.by !== e.gusumember || r.body.length > 2 * 1024 * 1024) return false;
+  let body: { eventType?: unknown; event?: unknown };
+  try {
+    body = JSON.parse(r.body);
+    if (body?.eventType !== e.gusuresource || digestOf(body.event) !== e.gusudigest) return false;
+  } catch {
+    return false;
+  }
+  return verifyRequestSignature(alg, key, { by: r.by, date: r.date, method: r.method, path: r.path, body: bodyDigest(r.body) }, Buffer.from(r.sig, 'base64url'));
 }
 
 export interface StoreResult {
@@ -141,6 +172,8 @@ export interface PublishInput {
   events: unknown[];
   /** batch-signed: the signed header and each event's inclusion proof */
   batch?: { header: BatchHeader; proofs: InclusionProof[] };
+  /** one event of plain data (GovStack publish), bound by the member's signed request */
+  attested?: RequestProof;
 }
 
 export interface PublishResult {
@@ -206,12 +239,14 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
       const errors = (res.validate.errors ?? []).slice(0, 20).map((x) => ({ pointer: `/data${x.instancePath}`, message: x.message ?? 'invalid' }));
       return recordRefusal(rt, new ExchangeError('validation', 'schema', `event ${i}: data does not match the schema of ${e.gusuresource}: ${errors.map((x) => `${x.pointer} ${x.message}`).join('; ')}`, { errors, ...(index === null ? {} : { index }) }), member.id, e.id, ip);
     }
-    if (!input.batch && (e.gususig === undefined || e.gususig === '')) return fail('unsigned', `event ${i}: no gususig: every event is signed by its member (or the batch it is in)`, index, e.id, 'forbidden');
+    if (!input.batch && !input.attested && (e.gususig === undefined || e.gususig === '')) return fail('unsigned', `event ${i}: no gususig: every event is signed by its member (or the batch it is in)`, index, e.id, 'forbidden');
     const v = input.batch
       ? verifyBatchedEvent(e, input.batch.proofs[i]!, input.batch.header, publisher.publicKey, { maxBytes: rt.cfg.maxEventBytes, verified: rt.batches })
-      : verifySealed(e, publisher.publicKey, (signingInput) => verifyOne(publisher, signingInput, e.gususig!));
+      : input.attested
+        ? verifySealed(e, publisher.publicKey, () => checkRequestProof(e, input.attested!, publisher.alg, publisher.publicKey))
+        : verifySealed(e, publisher.publicKey, (signingInput) => verifyOne(publisher, signingInput, e.gususig!));
     if (!v.ok) return fail(v.reason, `event ${i}: ${v.detail}`, index, e.id);
-    const proof = input.batch ? { header: input.batch.header, index: input.batch.proofs[i]!.index, path: input.batch.proofs[i]!.path } : null;
+    const proof: MessageProof | null = input.batch ? { header: input.batch.header, index: input.batch.proofs[i]!.index, path: input.batch.proofs[i]!.path } : (input.attested ?? null);
     msgs.push({
       source: e.source,
       id: e.id,

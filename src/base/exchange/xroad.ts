@@ -14,6 +14,7 @@ import { problem } from '../../http/problems.ts';
 import { signRequest } from './auth.ts';
 import { appendLog } from './store.ts';
 import { toProblem } from './routes.ts';
+import { RESERVED_SERVICE_CODES } from './govstack.ts';
 import { getMember, MEMBER_ID } from './registry.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 import { recordRefusal } from './publish.ts';
@@ -39,6 +40,7 @@ async function allowed(rt: ExchangeRuntime, provider: string, service: string, c
 export async function saveService(rt: ExchangeRuntime, s: { provider: string; code: string; name: string; endpoints?: { method: string; path: string }[]; openapi?: unknown }): Promise<void> {
   if (!(await getMember(rt.db, s.provider))) throw new ExchangeError('not-found', 'unknown-member', `no member ${s.provider}`);
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(s.code)) throw new ExchangeError('validation', 'malformed', 'a service code is letters, digits, _ and - (at most 64)');
+  if (RESERVED_SERVICE_CODES.has(s.code)) throw new ExchangeError('validation', 'malformed', `${s.code} is reserved for the GovStack paths`);
   const endpoints = (s.endpoints ?? []).slice(0, 200).map((e) => ({ method: String(e.method).toUpperCase().slice(0, 10), path: String(e.path).slice(0, 500) }));
   await rt.db.query(
     `insert into exchange.service (provider, code, name, endpoints, openapi) values ($1, $2, $3, $4, $5)
