@@ -15,6 +15,7 @@ import { syncWithUpstream } from './federation.ts';
 import { xroadRoutes } from './xroad.ts';
 import { govstackRoutes } from './govstack.ts';
 import { exchangeCommand } from './cli.ts';
+import { seedDemoExchange } from './demo.ts';
 
 export { CanonicalError, canonicalJson, digestOf, sha256 } from './canonical.ts';
 export * from './envelope.ts';
@@ -104,6 +105,7 @@ export const exchangeModule: GusuModule = {
     const rt = createRuntime(ctx, self, trust);
     runtimes.set(ctx.db, rt);
     await scheduleSweep(ctx.db, cfg.sweepMs, new Date());
+    if (ctx.config.demo) await seedDemoExchange(ctx, rt);
     void joinUpstream(ctx, rt);
   },
 };

@@ -3,6 +3,10 @@
 // resources; members subscribe themselves, within what they are entitled to.
 import crypto, { type KeyObject } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsImport from 'ajv-formats';
+
+// ajv-formats is CommonJS: its default export arrives as the module object under ESM
+const addFormats = ((addFormatsImport as unknown as { default?: typeof addFormatsImport }).default ?? addFormatsImport) as unknown as (a: Ajv) => Ajv;
 import type { Queryable } from '../../db/index.ts';
 import type { Alg } from '../identity/crypto/index.ts';
 import type { Trust } from './trust.ts';
@@ -156,7 +160,8 @@ export interface ResourceInput {
   keyField?: string | null;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: true });
+const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: true, logger: false });
+addFormats(ajv);
 
 /** compiles a resource's JSON Schema; a schema that does not compile is a validation error */
 export function compileSchema(schema: unknown): ValidateFunction {
