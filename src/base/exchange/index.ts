@@ -16,6 +16,8 @@ import { xroadRoutes } from './xroad.ts';
 import { govstackRoutes } from './govstack.ts';
 import { exchangeCommand } from './cli.ts';
 import { seedDemoExchange } from './demo.ts';
+import { exchangePagePolicy, exchangePages, EXCHANGE_NAV_LABEL } from './pages.ts';
+import { addConsoleNav } from '../../http/layout.ts';
 
 export { CanonicalError, canonicalJson, digestOf, sha256 } from './canonical.ts';
 export * from './envelope.ts';
@@ -74,7 +76,7 @@ async function joinUpstream(ctx: ModuleContext, rt: ExchangeRuntime): Promise<vo
 export const exchangeModule: GusuModule = {
   name: 'exchange',
   migrations: fileURLToPath(new URL('./migrations', import.meta.url)),
-  policies: exchangePolicy,
+  policies: [...exchangePolicy, ...exchangePagePolicy],
   jobs: (ctx) => ({
     [SWEEP_JOB]: async () => {
       const rt = runtimes.get(ctx.db);
@@ -95,11 +97,13 @@ export const exchangeModule: GusuModule = {
   actorResolver: (ctx) => exchangeActorResolver(() => runtimes.get(ctx.db) ?? null),
   internalRoutes(app, ctx) {
     exchangeApi(app, ctx, () => exchangeOf(ctx));
+    exchangePages(app, ctx);
     govstackRoutes(app, ctx, () => exchangeOf(ctx));
     xroadRoutes(app, ctx, () => exchangeOf(ctx));
   },
   async start(ctx) {
     const cfg = ctx.config.exchange;
+    addConsoleNav({ href: '/console/exchange', label: EXCHANGE_NAV_LABEL });
     const self = await loadSelf(ctx, cfg);
     const trust = cfg.upstreamUrl ? anchoredTrust(cfg.upstreamUrl) : localTrust;
     const rt = createRuntime(ctx, self, trust);
