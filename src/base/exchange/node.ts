@@ -108,6 +108,7 @@ export async function loadSelf(ctx: ModuleContext, cfg: ExchangeConfig): Promise
     self.certSerial = issued.serial;
   }
   if (cfg.selfUrl) await db.query('update exchange.node set url = $2 where id = $1', [row.id, cfg.selfUrl]);
+  await db.query(`update exchange.node set status = 'up', last_contact = now(), last_error = null where id = $1`, [row.id]);
   return self;
 }
 
