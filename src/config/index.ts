@@ -70,6 +70,12 @@ export interface ExchangeConfig {
   leaseSeconds: number;
   /** days messages and deliveries are kept (the message log keeps its hashes) */
   retentionDays: number;
+  /** the delivery sweep (push retries, federation links) runs every this many ms */
+  sweepMs: number;
+  /** a division node syncs its directory with the hub every this many sweeps */
+  syncEvery: number;
+  /** a division node refreshes the CA's revocation lists (and retention runs) every this many sweeps */
+  crlEvery: number;
 }
 
 export interface MessagingConfig {
@@ -257,6 +263,9 @@ function exchangeConfig(env: Env): ExchangeConfig {
     maxBackoffMs: Math.max(retryBaseMs, int(env, 'GUSU_EXCHANGE_MAX_BACKOFF_MS', 300_000, 1, 86_400_000)),
     leaseSeconds: int(env, 'GUSU_EXCHANGE_LEASE_S', 60, 1, 86_400),
     retentionDays: int(env, 'GUSU_EXCHANGE_RETENTION_DAYS', 365, 1, 36_500),
+    sweepMs: int(env, 'GUSU_EXCHANGE_SWEEP_MS', 2000, 50, 600_000),
+    syncEvery: int(env, 'GUSU_EXCHANGE_SYNC_EVERY', 5, 1, 10_000),
+    crlEvery: int(env, 'GUSU_EXCHANGE_CRL_EVERY', 30, 1, 100_000),
   };
 }
 

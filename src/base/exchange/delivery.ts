@@ -13,6 +13,7 @@ import type { LogItem } from './log.ts';
 import type { StoredMessage } from './publish.ts';
 
 export const SWEEP_JOB = 'exchange.sweep';
+/** the default sweep period (GUSU_EXCHANGE_SWEEP_MS) */
 export const SWEEP_EVERY_MS = 2_000;
 const PUSH_BATCH = 500;
 
@@ -28,15 +29,19 @@ function backoff(rt: ExchangeRuntime, attempts: number): number {
 
 /**
  * Leases up to `max` deliverable messages of a subscription (one claimer per subscription at a time,
- * by an advisory lock), dead-lettering those whose lease ran out on their last attempt.
+ * by an advisory lock), dead-lettering those whose lease ran out on their last attempt — except on a
+ * link to a peer node (`nodeLink`), where a lease runs out only because this node's own pusher died
+ * mid-push: those are simply handed out again.
  */
-export async function claim(c: Queryable, rt: ExchangeRuntime, subscription: string, max: number, leaseSeconds: number): Promise<{ seq: number; attempts: number }[]> {
+export async function claim(c: Queryable, rt: ExchangeRuntime, subscription: string, max: number, leaseSeconds: number, nodeLink = false): Promise<{ seq: number; attempts: number }[]> {
   await c.query(`select pg_advisory_xact_lock(hashtext('exchange.delivery'), hashtext($1))`, [subscription]);
-  await c.query(
-    `update exchange.delivery set status = 'dead', last_error = coalesce(last_error, 'not acknowledged within the lease'), lease_until = null
-      where subscription = $1 and status = 'leased' and lease_until < now() and attempts >= $2`,
-    [subscription, rt.cfg.maxAttempts],
-  );
+  if (!nodeLink) {
+    await c.query(
+      `update exchange.delivery set status = 'dead', last_error = coalesce(last_error, 'not acknowledged within the lease'), lease_until = null
+        where subscription = $1 and status = 'leased' and lease_until < now() and attempts >= $2`,
+      [subscription, rt.cfg.maxAttempts],
+    );
+  }
   const { rows } = await c.query<{ seq: string; attempts: number }>(
     `with cand as (
        select d.seq from exchange.delivery d
@@ -117,15 +122,17 @@ export async function nack(rt: ExchangeRuntime, sub: SubscriptionRow, seqs: read
   return failDeliveries(rt.db, rt, sub.id, seqs, error);
 }
 
-async function failDeliveries(q: Queryable, rt: ExchangeRuntime, subscription: string, seqs: readonly number[], error: string): Promise<number> {
+/** Back to the queue after a back-off; dead-lettered after maxAttempts unless `deadLetter` is false (retried for ever). */
+async function failDeliveries(q: Queryable, rt: ExchangeRuntime, subscription: string, seqs: readonly number[], error: string, deadLetter = true): Promise<number> {
   if (seqs.length === 0) return 0;
+  // the exponent is capped: a link retried for days must not overflow power()
   const { rowCount } = await q.query(
     `update exchange.delivery set
-        status = case when attempts >= $3 then 'dead' else 'ready' end,
-        next_at = now() + make_interval(secs => least($4::double precision * power(2, greatest(attempts - 1, 0)), $5::double precision) / 1000),
+        status = case when $7::boolean and attempts >= $3 then 'dead' else 'ready' end,
+        next_at = now() + make_interval(secs => least($4::double precision * power(2, least(greatest(attempts - 1, 0), 40)), $5::double precision) / 1000),
         lease_until = null, last_error = $6
       where subscription = $1 and seq = any($2::bigint[]) and status = 'leased'`,
-    [subscription, seqs, rt.cfg.maxAttempts, rt.cfg.retryBaseMs, rt.cfg.maxBackoffMs, error.slice(0, 2000)],
+    [subscription, seqs, rt.cfg.maxAttempts, rt.cfg.retryBaseMs, rt.cfg.maxBackoffMs, error.slice(0, 2000), deadLetter],
   );
   return rowCount ?? 0;
 }
@@ -163,7 +170,7 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
     [subscription],
   )).rows[0];
   if (!sub || sub.status !== 'active' || sub.delivery !== 'push') return 0;
-  const claimed = await rt.db.tx((c) => claim(c, rt, subscription, PUSH_BATCH, Math.ceil(rt.cfg.leaseSeconds)));
+  const claimed = await rt.db.tx((c) => claim(c, rt, subscription, PUSH_BATCH, Math.ceil(rt.cfg.leaseSeconds), sub.target_node !== null));
   if (claimed.length === 0) return 0;
   const seqs = claimed.map((x) => x.seq);
   const msgs = await messagesOf(rt.db, seqs);
@@ -187,8 +194,13 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
     body = JSON.stringify({ subscription: sub.id, events: msgs.map((m) => ({ seq: m.seq, event: JSON.parse(m.event), ...(m.proof ? { proof: m.proof } : {}) })) });
   }
   let error: string | null = null;
-  if (!url) error = sub.target_node ? `node ${sub.target_node} has no known URL (not enrolled yet)` : 'no push URL';
-  else {
+  // a peer node that cannot be reached (down, restarting, overloaded) is retried for ever: a node that
+  // is down receives everything when it returns. Only its refusals (4xx) count towards dead letters.
+  let transient = false;
+  if (!url) {
+    error = sub.target_node ? `node ${sub.target_node} has no known URL (not enrolled yet)` : 'no push URL';
+    transient = true;
+  } else {
     try {
       const path = new URL(url).pathname;
       const res = await rt.fetch(url, {
@@ -197,10 +209,13 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
         body,
         signal: AbortSignal.timeout(30_000),
       });
-      if (!res.ok) error = `HTTP ${res.status}: ${(await res.text().catch(() => '')).slice(0, 300)}`;
-      else await res.arrayBuffer().catch(() => undefined);
+      if (!res.ok) {
+        error = `HTTP ${res.status}: ${(await res.text().catch(() => '')).slice(0, 300)}`;
+        transient = res.status >= 500 || res.status === 408 || res.status === 429;
+      } else await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
       error = (err as Error).message;
+      transient = true;
     }
   }
   if (sub.target_node) {
@@ -210,7 +225,7 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
     );
   }
   if (error) {
-    await failDeliveries(rt.db, rt, subscription, seqs, error);
+    await failDeliveries(rt.db, rt, subscription, seqs, error, !(sub.target_node && transient));
     return 0;
   }
   await ack(rt, sub, seqs, sub.target_member ?? `node:${sub.target_node}`);
@@ -218,7 +233,7 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
 }
 
 /**
- * The sweep (a job every SWEEP_EVERY_MS, and callable directly): starts a pump for every push
+ * The sweep (a job every GUSU_EXCHANGE_SWEEP_MS, and callable directly): starts a pump for every push
  * subscription with something due (after a back-off, a restart, a publish in another process).
  */
 export async function sweep(rt: ExchangeRuntime): Promise<number> {
@@ -232,8 +247,9 @@ export async function sweep(rt: ExchangeRuntime): Promise<number> {
   return rows.length;
 }
 
-export async function scheduleSweep(q: Queryable, at = new Date(Date.now() + SWEEP_EVERY_MS)): Promise<void> {
-  const slot = Math.floor(at.getTime() / SWEEP_EVERY_MS);
+/** Schedules the next sweep, `everyMs` (GUSU_EXCHANGE_SWEEP_MS) from now unless `at` is given. */
+export async function scheduleSweep(q: Queryable, everyMs = SWEEP_EVERY_MS, at = new Date(Date.now() + everyMs)): Promise<void> {
+  const slot = Math.floor(at.getTime() / everyMs);
   await enqueue(q, SWEEP_JOB, {}, { runAt: at, uniqueKey: `${SWEEP_JOB}:${slot}`, maxAttempts: 1 });
 }
 
