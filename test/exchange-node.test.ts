@@ -464,3 +464,33 @@ describe('GovStack Information Mediator pub/sub', () => {
     assert.equal((await call(B, 'GET', `${room}/api/v1/subs/health.newbirth`)).status, 404);
   });
 });
+
+describe('store-and-forward ingest from a peer node', () => {
+  it('re-verifies every member signature, stores the good messages and names each refused one', async () => {
+    const ca = caContextFor(tp.platform.ctx);
+    const nodeCert = await issueCertificate(tp.platform.ctx.db, ca, { kind: 'system', id: 'test' }, { alg: 'ecdsa-p256-sha256', subject: { kind: 'node', nodeId: 'node-320505' } });
+    await tp.platform.ctx.db.query('update exchange.node set cert_pem = $2 where id = $1', ['node-320505', nodeCert.certificate]);
+    const good1 = signEvent(person(A, { idNumber: '320502199001011234', name: '转发一' }, { key: 'fwd' }), A.key, A.alg);
+    const tampered = { ...signEvent(person(A, { idNumber: '320502199001011234', name: '转发二' }, { key: 'fwd' }), A.key, A.alg), data: { idNumber: '320502199001011234', name: '篡改' } };
+    const good2 = signEvent(person(A, { idNumber: '320502199001011234', name: '转发三' }, { key: 'fwd' }), A.key, A.alg);
+    const forwarded = (e: object) => ({ source: (e as { source: string }).source, id: (e as { id: string }).id, member: A.id, resource: 'population.person', key: 'fwd', digest: '', event: JSON.stringify(e), proof: null, origin: 'node-320505' });
+    const body = JSON.stringify({ from: 'node-320505', certs: { [A.id]: A.cert }, messages: [good1, tampered, good2].map(forwarded) });
+    const path = '/api/v1/exchange/federation/messages';
+    const send = (b: string, who = 'node-320505', key = nodeCert.privateKey!) =>
+      fetch(`${tp.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...signRequest({ node: who }, { privateKey: key, alg: 'ecdsa-p256-sha256' }, { method: 'POST', path, body: b }) }, body: b });
+    const res = await send(body);
+    assert.equal(res.status, 200, await res.clone().text());
+    const out = await res.json();
+    assert.equal(out.accepted, 2);
+    assert.deepEqual(out.refused.map((r: { index: number; reason: string }) => [r.index, r.reason]), [[1, 'digest-mismatch']]);
+    const { rows } = await tp.platform.ctx.db.query<{ id: string; via: string; origin: string }>('select id, via, origin from exchange.message where id = any($1) order by seq', [[good1.id, tampered.id, good2.id]]);
+    assert.deepEqual(rows, [{ id: good1.id, via: 'node-320505', origin: 'node-320505' }, { id: good2.id, via: 'node-320505', origin: 'node-320505' }]);
+    // again: duplicates, nothing new
+    assert.equal((await (await send(body)).json()).duplicates, 2);
+    // a node that is not enrolled, and a member as if it were a node
+    assert.equal((await send(body, 'node-320506')).status, 401);
+    const asMemberReq = await call(A, 'POST', path, JSON.parse(body));
+    assert.equal(asMemberReq.status, 404);
+    assert.equal(asMemberReq.json.reason, 'unknown-node');
+  });
+});

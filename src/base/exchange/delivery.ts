@@ -194,6 +194,7 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
     body = JSON.stringify({ subscription: sub.id, events: msgs.map((m) => ({ seq: m.seq, event: JSON.parse(m.event), ...(m.proof ? { proof: m.proof } : {}) })) });
   }
   let error: string | null = null;
+  const refused = new Map<number, string>();
   // a peer node that cannot be reached (down, restarting, overloaded) is retried for ever: a node that
   // is down receives everything when it returns. Only its refusals (4xx) count towards dead letters.
   let transient = false;
@@ -212,6 +213,10 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
       if (!res.ok) {
         error = `HTTP ${res.status}: ${(await res.text().catch(() => '')).slice(0, 300)}`;
         transient = res.status >= 500 || res.status === 408 || res.status === 429;
+      } else if (sub.target_node) {
+        // a peer stores what it can and names each message it refuses (bad signature, revoked, schema)
+        const answer = (await res.json().catch(() => null)) as { refused?: { index: number; reason: string; detail: string }[] } | null;
+        for (const r of answer?.refused ?? []) if (Number.isInteger(r.index) && seqs[r.index] !== undefined) refused.set(seqs[r.index]!, `${r.reason}: ${r.detail}`.slice(0, 2000));
       } else await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
       error = (err as Error).message;
@@ -228,7 +233,14 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
     await failDeliveries(rt.db, rt, subscription, seqs, error, !(sub.target_node && transient));
     return 0;
   }
-  await ack(rt, sub, seqs, sub.target_member ?? `node:${sub.target_node}`);
+  if (refused.size) {
+    await rt.db.query(
+      `update exchange.delivery d set status = 'dead', lease_until = null, last_error = x.error
+         from unnest($2::bigint[], $3::text[]) x(seq, error) where d.subscription = $1 and d.seq = x.seq and d.status = 'leased'`,
+      [subscription, [...refused.keys()], [...refused.values()]],
+    );
+  }
+  await ack(rt, sub, seqs.filter((s) => !refused.has(s)), sub.target_member ?? `node:${sub.target_node}`);
   return seqs.length;
 }
 
