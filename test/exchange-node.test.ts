@@ -494,3 +494,27 @@ describe('store-and-forward ingest from a peer node', () => {
     assert.equal(asMemberReq.json.reason, 'unknown-node');
   });
 });
+
+describe('operations API', () => {
+  it('lists dead letters, replays them for delivery, and shows lag, stats and refusals to operators only', async () => {
+    const dead = await (await fetch(`${tp.url}/api/v1/exchange/dead-letters?limit=10`, { headers: AS_OPERATOR })).json();
+    assert.ok(dead.total >= 1, JSON.stringify(dead));
+    const d = dead.items.find((x: { type: string | null }) => x.type === 'cn.gov.suzhou.population.person.updated');
+    assert.ok(d, JSON.stringify(dead.items[0]));
+    assert.equal((await fetch(`${tp.url}/api/v1/exchange/dead-letters`)).status, 401);
+    assert.equal((await fetch(`${tp.url}/api/v1/exchange/dead-letters?subscription=not-a-uuid`, { headers: AS_OPERATOR })).status, 400);
+    const replay = await fetch(`${tp.url}/api/v1/exchange/dead-letters/replay`, { method: 'POST', headers: { 'content-type': 'application/json', ...AS_OPERATOR }, body: JSON.stringify({ subscription: d.subscription, seqs: [d.seq] }) });
+    assert.equal(replay.status, 200);
+    assert.deepEqual(await replay.json(), { replayed: 1 });
+    const { rows } = await tp.platform.ctx.db.query<{ status: string; attempts: number }>('select status, attempts from exchange.delivery where subscription = $1 and seq = $2', [d.subscription, d.seq]);
+    assert.deepEqual(rows[0], { status: 'ready', attempts: 0 });
+    const audit = await tp.platform.ctx.db.query(`select 1 from audit.entry where action = 'exchange.dead-letter.replay'`);
+    assert.equal(audit.rows.length, 1);
+    const lag = await (await fetch(`${tp.url}/api/v1/exchange/lag`, { headers: AS_OPERATOR })).json();
+    assert.ok(lag.items.some((x: { ready: number }) => x.ready >= 1));
+    const stats = await (await fetch(`${tp.url}/api/v1/exchange/stats`, { headers: AS_OPERATOR })).json();
+    assert.ok(stats.counts.members >= 4);
+    const refusals = await (await fetch(`${tp.url}/api/v1/exchange/refusals?reason=replay`, { headers: AS_OPERATOR })).json();
+    assert.ok(refusals.items.length >= 1 && refusals.items.every((r: { reason: string }) => r.reason === 'replay'));
+  });
+});

@@ -9,7 +9,8 @@ import { problem, type ProblemName } from '../../http/problems.ts';
 import type { ModuleContext } from '../../module.ts';
 import { allow, hasRole, type Actor } from '../identity/policy.ts';
 import { bodyDigest, readSignedHeaders, UNSIGNED_PAYLOAD, verifyRequestSignature } from './auth.ts';
-import { ack, nack, pull } from './delivery.ts';
+import { ack, kickPush, nack, pull } from './delivery.ts';
+import { exchangeCounts, listDeadLetters, listRefusals, nodeHealth, replayDeadLetters, subscriptionLag, throughput } from './stats.ts';
 import { acceptEnrolment, EnrolError, listNodes } from './node.ts';
 import { auditExchange, publish, recordRefusal } from './publish.ts';
 import {
@@ -333,6 +334,53 @@ export function exchangeApi(app: FastifyInstance, ctx: ModuleContext, runtime: (
 
   // ---------------------------------------------------------------------------------------------
   // Operators
+
+  // operations: lag, throughput, dead letters (with replay), refusals — the console's data as JSON
+  const Paged = { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })) };
+  app.get('/api/v1/exchange/stats', { schema: { tags: TAGS, summary: 'Counts, node health and the last hour’s throughput per minute' }, config: { action: 'exchange-console:read' } }, async () => ({
+    counts: await exchangeCounts(ctx.db),
+    nodes: await nodeHealth(ctx.db),
+    throughput: await throughput(ctx.db),
+  }));
+  app.get(
+    '/api/v1/exchange/lag',
+    { schema: { tags: TAGS, summary: 'Per subscription: waiting, in flight, dead, oldest waiting age, delivered in the last hour', querystring: Type.Object({ ...Paged, member: Type.Optional(Type.String({ maxLength: 200 })), resource: Type.Optional(Type.String({ maxLength: 200 })) }) }, config: { action: 'exchange-console:read' } },
+    async (req) => {
+      const q = req.query as { limit?: number; offset?: number; member?: string; resource?: string };
+      return subscriptionLag(ctx.db, { limit: q.limit ?? 50, offset: q.offset ?? 0, member: q.member, resource: q.resource });
+    },
+  );
+  app.get(
+    '/api/v1/exchange/dead-letters',
+    { schema: { tags: TAGS, summary: 'Dead letters, newest first (optionally of one subscription)', querystring: Type.Object({ ...Paged, subscription: Type.Optional(Type.String({ format: 'uuid' })) }) }, config: { action: 'exchange-console:read' } },
+    async (req) => {
+      const q = req.query as { limit?: number; offset?: number; subscription?: string };
+      return listDeadLetters(ctx.db, { limit: q.limit ?? 50, offset: q.offset ?? 0, subscription: q.subscription });
+    },
+  );
+  app.post(
+    '/api/v1/exchange/dead-letters/replay',
+    { schema: { tags: TAGS, summary: 'Replay dead letters of a subscription (the given seqs, or all): they are delivered again', body: Type.Object({ subscription: Type.String({ format: 'uuid' }), seqs: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 5000 })) }) }, config: { action: 'dead-letter:replay' } },
+    async (req) => {
+      const b = req.body as { subscription: string; seqs?: number[] };
+      const replayed = await ctx.db.tx(async (c) => {
+        const n = await replayDeadLetters(c, b.subscription, b.seqs ?? null);
+        await auditExchange(c, actorOf(req.actor), 'dead-letter.replay', { type: 'exchange-subscription', id: b.subscription }, { seqs: b.seqs ?? 'all', replayed: n });
+        return n;
+      });
+      if (replayed) rt().waiters.wake([b.subscription]);
+      if (replayed) kickPush(rt(), b.subscription);
+      return { replayed };
+    },
+  );
+  app.get(
+    '/api/v1/exchange/refusals',
+    { schema: { tags: TAGS, summary: 'Refused publishes and calls, newest first, with the reason each was given', querystring: Type.Object({ ...Paged, reason: Type.Optional(Type.String({ maxLength: 64 })) }) }, config: { action: 'exchange-console:read' } },
+    async (req) => {
+      const q = req.query as { limit?: number; offset?: number; reason?: string };
+      return listRefusals(ctx.db, { limit: q.limit ?? 50, offset: q.offset ?? 0, reason: q.reason });
+    },
+  );
 
   app.get('/api/v1/exchange/nodes', { schema: { tags: TAGS, summary: 'The nodes of the network and their health' }, config: { action: 'exchange-node:read' } }, async () => ({
     self: rt().self.id,
