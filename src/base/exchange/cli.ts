@@ -15,6 +15,7 @@ import { CanonicalError } from './canonical.ts';
 import { createExchangeClient, ExchangeClientError, MAX_BATCH_EVENTS, type ExchangeClient } from './client.ts';
 import { DEFAULT_MAX_BYTES, sealEvent, type UnsignedEvent } from './envelope.ts';
 import { verifyLogDb } from './store.ts';
+import { SEND_BATCH_OPTIONS, SEND_BATCH_USAGE, sendBatchCommand } from './bulk-cli.ts';
 
 const USAGE = [
   'gusu exchange publish --resource R --type T [--key-value K] [--id ID] [--subject S] (--data JSON | --data @FILE.json)',
@@ -23,6 +24,7 @@ const USAGE = [
   '       gusu exchange subscriptions',
   '       gusu exchange unsubscribe --subscription ID',
   '       gusu exchange pull --subscription ID [--max N] [--wait S] [--ack]',
+  SEND_BATCH_USAGE,
   '         member side: [--url URL] --member INSTANCE/CLASS/MEMBER/SUBSYSTEM --key KEY.pem (PKCS#8)',
   '         (--url defaults to $GUSU_EXCHANGE_URL, else http://127.0.0.1:$INTERNAL_PORT or $PORT)',
   '       gusu exchange nodes',
@@ -330,6 +332,11 @@ async function memberSide(sub: string, rest: string[], config: Config): Promise<
       out(`cancelled ${id}\n`);
       return 0;
     }
+    case 'send-batch': {
+      // a bulk batch: CSV or NDJSON of any size, streamed and resumable (bulk-cli.ts)
+      const v = parse(rest, { ...MEMBER_OPTIONS, ...SEND_BATCH_OPTIONS });
+      return await sendBatchCommand(v, resourceFlag(v), () => memberClient(v, config));
+    }
     case 'pull': {
       const v = parse(rest, { ...MEMBER_OPTIONS, subscription: { type: 'string' }, max: { type: 'string' }, wait: { type: 'string' }, ack: { type: 'boolean' } });
       const id = subscriptionFlag(v, true)!;
@@ -481,7 +488,7 @@ async function operatorSide(sub: string, rest: string[], config: Config): Promis
   }
 }
 
-const MEMBER_COMMANDS = new Set(['publish', 'subscribe', 'subscriptions', 'unsubscribe', 'pull']);
+const MEMBER_COMMANDS = new Set(['publish', 'subscribe', 'subscriptions', 'unsubscribe', 'pull', 'send-batch']);
 const OPERATOR_COMMANDS = new Set(['nodes', 'members', 'dead-letters', 'replay', 'verify']);
 
 export const exchangeCommand: Command = {

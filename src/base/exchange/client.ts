@@ -11,6 +11,7 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { algOfKey, isAlg, type Alg } from '../identity/crypto/index.ts';
 import { signRequest } from './auth.ts';
 import { signBatch, type BatchHeader, type InclusionProof } from './batch.ts';
+import { bulkApi } from './bulk-client.ts';
 import { signEvent, type ExchangeEvent, type UnsignedEvent } from './envelope.ts';
 import type { Receipt } from './receipt.ts';
 
@@ -274,14 +275,15 @@ export function createExchangeClient(opts: ExchangeClientOptions) {
   }
 
   /** Signs and sends one request: the signature covers exactly the path+query and body bytes sent. */
-  async function send(method: string, target: string, body: Uint8Array | null, headers: Record<string, string>, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Sent> {
+  async function send(method: string, target: string, body: Uint8Array | null, headers: Record<string, string>, o: { timeoutMs?: number; signal?: AbortSignal; unsignedPayload?: boolean } = {}): Promise<Sent> {
     const url = new URL(base.href);
     const q = target.indexOf('?');
     url.pathname = prefix + (q < 0 ? target : target.slice(0, q));
     url.search = q < 0 ? '' : target.slice(q);
     // what goes on the request line, after URL's own normalisation
     const path = url.pathname + url.search;
-    const signed = signRequest({ member }, key, { method, path, body: body ?? '' });
+    // unsignedPayload: bulk parts, whose bytes the batch's signed completion covers (bulk-client.ts)
+    const signed = signRequest({ member }, key, { method, path, body: body ?? '', unsignedPayload: o.unsignedPayload });
     const own = new Set(['x-road-client', 'x-govstack-client', 'x-gusu-node', 'x-gusu-date', 'x-gusu-signature']);
     const h: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers)) if (!own.has(k.toLowerCase())) h[k.toLowerCase()] = v;
@@ -409,6 +411,9 @@ export function createExchangeClient(opts: ExchangeClientOptions) {
   return {
     member,
     alg,
+
+    /** bulk batches: sendBatch (CSV or NDJSON of any size, streamed, resumable), batchStatus, waitBatch, cancelBatch (bulk-client.ts) */
+    ...bulkApi({ member, alg, privateKey: opts.privateKey, send, json, errorOf, fail: (status, reason, detail) => new ExchangeClientError(status, reason, detail) }),
 
     /** Signs and publishes one event → the node's receipt (duplicate: the node had it already). */
     async publish(event: UnsignedEvent): Promise<PublishResult> {

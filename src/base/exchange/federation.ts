@@ -6,6 +6,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { parseEvent, eventHash, verifySealed } from './envelope.ts';
 import { verifyBatchedEvent } from './batch.ts';
+import { checkBulkProof, isBulkProof, type BulkProof } from './bulk-format.ts';
 import { afterCommit, checkRequestProof, isRequestProof, storeMessages, type MessageProof, type RequestProof, type StoredMessage } from './publish.ts';
 import { ExchangeError } from './registry.ts';
 import type { ExchangeRuntime } from './runtime.ts';
@@ -67,7 +68,9 @@ export async function ingestFederated(rt: ExchangeRuntime, from: string, body: u
       if (!parsed.ok) throw new ExchangeError('validation', parsed.reason, `message ${i}: ${parsed.detail}`, { index: i });
       const e = parsed.event;
       if (e.gusumember !== raw.member) throw new ExchangeError('forbidden', 'bad-signature', `message ${i}: the event's gusumember is not ${raw.member}`, { index: i });
-      const v = isRequestProof(raw.proof)
+      const v = isBulkProof(raw.proof)
+        ? verifySealed(e, k.key, () => checkBulkProof(e, raw.proof as BulkProof, k!.alg, k!.key))
+        : isRequestProof(raw.proof)
         ? verifySealed(e, k.key, () => checkRequestProof(e, raw.proof as RequestProof, k!.alg, k!.key))
         : raw.proof
         ? verifyBatchedEvent(e, { index: raw.proof.index, path: raw.proof.path }, raw.proof.header, k.key, { maxBytes: rt.cfg.maxEventBytes, verified: rt.batches })

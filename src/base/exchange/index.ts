@@ -16,6 +16,7 @@ import { xroadRoutes } from './xroad.ts';
 import { govstackRoutes } from './govstack.ts';
 import { exchangeCommand } from './cli.ts';
 import { seedDemoExchange } from './demo.ts';
+import { BULK_JOB, bulkJobHandler, bulkRoutes, sweepBulk } from './bulk.ts';
 import { exchangePagePolicy, exchangePages, EXCHANGE_NAV_LABEL } from './pages.ts';
 import { addConsoleNav } from '../../http/layout.ts';
 
@@ -44,6 +45,28 @@ export { pull, ack, nack, sweep, idlePumps } from './delivery.ts';
 export { registerMember, saveResource, grantEntitlement, revokeEntitlement, subscribe, memberId, ExchangeError, type MemberRow, type ResourceRow, type SubscriptionRow } from './registry.ts';
 export type { ExchangeRuntime } from './runtime.ts';
 export { createExchangeClient, ExchangeClientError, type ExchangeClient } from './client.ts';
+export {
+  BULK_TYPE,
+  BULK_BLOCK,
+  BulkFormatError,
+  RecordFramer,
+  BlockedTree,
+  UpperTree,
+  VerifiedBulkHeaders,
+  bulkHeaderProblem,
+  bulkSigningInput,
+  signBulkHeader,
+  bulkRecordEvent,
+  checkBulkProof,
+  verifyBulkRecord,
+  isBulkProof,
+  parseCsvRecord,
+  type BulkHeader,
+  type BulkProof,
+  type BulkFormat,
+} from './bulk-format.ts';
+export { BULK_JOB, BULK_LIMITS, runBulk } from './bulk.ts';
+export type { BulkStatus, BulkProgress, SendBatchOptions, SendBatchResult } from './bulk-client.ts';
 
 const runtimes = new WeakMap<Db, ExchangeRuntime>();
 
@@ -78,6 +101,7 @@ export const exchangeModule: GusuModule = {
   migrations: fileURLToPath(new URL('./migrations', import.meta.url)),
   policies: [...exchangePolicy, ...exchangePagePolicy],
   jobs: (ctx) => ({
+    [BULK_JOB]: bulkJobHandler(() => runtimes.get(ctx.db) ?? null),
     [SWEEP_JOB]: async () => {
       const rt = runtimes.get(ctx.db);
       try {
@@ -87,6 +111,7 @@ export const exchangeModule: GusuModule = {
         if (++sweeps % rt.cfg.crlEvery === 0) {
           await rt.trust.refresh?.(ctx.db).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: CRL refresh failed'));
           await purgeExpired(rt);
+          await sweepBulk(rt).catch((err: Error) => ctx.log.warn({ err: err.message }, 'exchange: bulk housekeeping failed'));
         }
       } finally {
         await scheduleSweep(ctx.db, ctx.config.exchange.sweepMs);
@@ -100,6 +125,7 @@ export const exchangeModule: GusuModule = {
     exchangePages(app, ctx);
     govstackRoutes(app, ctx, () => exchangeOf(ctx));
     xroadRoutes(app, ctx, () => exchangeOf(ctx));
+    bulkRoutes(app, ctx, () => exchangeOf(ctx));
   },
   async start(ctx) {
     const cfg = ctx.config.exchange;

@@ -11,6 +11,8 @@ import { bodyDigest, verifyRequestSignature } from './auth.ts';
 import { canonicalJson, digestOf } from './canonical.ts';
 import { eventHash, parseEvent, verifySealed, type ExchangeEvent } from './envelope.ts';
 import { verifyBatchedEvent, type BatchHeader, type InclusionProof } from './batch.ts';
+// a record of a bulk batch: the member-signed batch header, the record and its inclusion path (bulk-format.ts checkBulkProof)
+import type { BulkProof } from './bulk-format.ts';
 import { merkleRoot } from './merkle.ts';
 import { makeReceipt, type Receipt } from './receipt.ts';
 import { appendLog } from './store.ts';
@@ -57,7 +59,7 @@ export interface StoredMessage {
  * How a message without its own gususig is bound to its member: a batch signature with an inclusion
  * proof, or (GovStack publish of plain data) the member's signed request that carried it.
  */
-export type MessageProof = { header: BatchHeader; index: number; path: string[] } | RequestProof;
+export type MessageProof = { header: BatchHeader; index: number; path: string[] } | RequestProof | BulkProof;
 
 export interface RequestProof {
   request: { by: string; date: string; method: string; path: string; body: string; sig: string };
