@@ -9,6 +9,7 @@ const SCENARIOS: Record<string, { summary: string; load: () => Promise<ScenarioM
   http: { summary: 'requests/s and latency of /healthz and the portal home page, against a bare node:http server sending the same bytes', load: () => import('./http.ts') },
   identity: { summary: 'signatures and verifications/s for ECDSA P-256 and SM2, token verifications/s and full OIDC sign-ins/s, each beside the raw library call; certificate verifications through the CA', load: () => import('./identity.ts') },
   notices: { summary: 'mailbox deliveries/s of one notice to a segment of 1,000,000 residents through the background job path, beside a COPY of the same rows', load: () => import('./notices.ts') },
+  exchange: { summary: 'signed messages/s end to end (publish, durable, delivered, acknowledged) and p50/p99 latency at a fixed offered load, ECDSA and SM2 batch-signed, beside the same rows inserted into one table in the same batch sizes', load: () => import('./exchange.ts') },
   workflow: { summary: 'process instances started and task completions (transitions)/s with latency, beside plain row inserts and updates at the same concurrency', load: () => import('./workflow.ts') },
 };
 

@@ -112,3 +112,23 @@ test('the workflow scenario, reduced: instances and transitions per second besid
     await database?.drop();
   }
 });
+
+test('the exchange scenario, reduced: signed messages end to end and latency at a fixed load, beside plain inserts, each figure positive', ONCE, async () => {
+  // on the test server when there is one (the scenario makes and drops its own database there), else embedded
+  const database = process.env.TEST_DATABASE_URL ? await createTestDatabase() : null;
+  try {
+    const r = await bench(['exchange', '--quick'], { BENCH_SECONDS: '1', BENCH_ROUNDS: '1', ...(database ? { BENCH_DATABASE_URL: database.url } : {}) });
+    const figures = lastFigures(r, 'exchange');
+    const keys = [
+      ...['msgs_per_s', 'baseline_rows_per_s', 'msgs_ratio', 'sm2_msgs_per_s', 'sm2_msgs_ratio', 'sm2_single_msgs_per_s', 'sm2_single_ratio'],
+      ...['p50_ms_at_1000', 'p99_ms_at_1000', 'baseline_p50_ms_at_1000', 'baseline_p99_ms_at_1000'],
+      ...['verify_ms_per_batch', 'sm2_verify_ms_per_batch', 'db_ms_per_batch', 'pull_ms_per_batch', 'ack_ms_per_batch', 'baseline_insert_ms_per_batch'],
+    ];
+    assert.deepEqual(Object.keys(figures).sort(), [...keys].sort());
+    for (const k of keys) assert.ok(typeof figures[k] === 'number' && Number.isFinite(figures[k]) && figures[k]! > 0, `${k} = ${figures[k]}`);
+    assert.ok(figures.p50_ms_at_1000! <= figures.p99_ms_at_1000!, 'p50 ≤ p99');
+    assert.match(r.stdout, /ECDSA P-256 batch-signed: [\d,]+ messages published and acknowledged/, 'a progress line per run');
+  } finally {
+    await database?.drop();
+  }
+});
