@@ -5,7 +5,7 @@
 // Leaf of event i = eventHash(event) = SHA-256(signing input), the same bytes a single-event
 // signature covers, so a batched event is bound to exactly the same attributes and digest.
 import type { KeyObject } from 'node:crypto';
-import { algOfKey, isAlg, sign, verify, type Alg } from '../identity/crypto/index.ts';
+import { algOfKey, isAlg, sign, spkiDer, verify, type Alg } from '../identity/crypto/index.ts';
 import { canonicalJson, sha256 } from './canonical.ts';
 import { eventHash, parseEvent, sealEvent, verifySealed, type EnvelopeOptions, type ExchangeEvent, type UnsignedEvent, type VerifyResult } from './envelope.ts';
 import { merkleTree, verifyInclusion } from './merkle.ts';
@@ -53,10 +53,26 @@ export function signBatch(events: readonly UnsignedEvent[], privateKey: string |
 export class VerifiedBatches {
   checks = 0;
   private readonly seen = new Map<string, boolean>();
+  private readonly keyIds = new WeakMap<KeyObject, string>();
   constructor(private readonly max = 4096) {}
 
+  /** a key's id: its SPKI's SHA-256 (a KeyObject's once, remembered by identity) */
+  private keyId(publicKey: string | Uint8Array | KeyObject): string | null {
+    if (typeof publicKey === 'string' || publicKey instanceof Uint8Array) return sha256(typeof publicKey === 'string' ? publicKey : Buffer.from(publicKey)).toString('hex');
+    let id = this.keyIds.get(publicKey);
+    if (!id) {
+      try {
+        id = sha256(spkiDer(publicKey)).toString('hex');
+      } catch {
+        return null;
+      }
+      this.keyIds.set(publicKey, id);
+    }
+    return id;
+  }
+
   verifyHeader(header: BatchHeader, publicKey: string | Uint8Array | KeyObject): boolean {
-    const keyId = typeof publicKey === 'string' || publicKey instanceof Uint8Array ? sha256(typeof publicKey === 'string' ? publicKey : Buffer.from(publicKey)).toString('hex') : null;
+    const keyId = this.keyId(publicKey);
     const cacheKey = keyId ? `${keyId}|${batchSigningInput(header)}|${header.sig}` : null;
     if (cacheKey) {
       const hit = this.seen.get(cacheKey);
@@ -98,7 +114,18 @@ export function verifyBatchedEvent(
 ): VerifyResult {
   const parsed = parseEvent(event, opts);
   if (!parsed.ok) return parsed;
-  const e = parsed.event;
+  const r = verifyBatchedParsed(parsed.event, proof, header, publicKey, opts);
+  return r.ok ? { ok: true } : r;
+}
+
+/** verifyBatchedEvent for an event parseEvent already returned; on success also its leaf (eventHash). */
+export function verifyBatchedParsed(
+  e: ExchangeEvent,
+  proof: InclusionProof,
+  header: BatchHeader,
+  publicKey: string | Uint8Array | KeyObject,
+  opts: { verified?: VerifiedBatches } = {},
+): VerifyResult & { hash?: Buffer } {
   if (!wellFormedHeader(header)) return { ok: false, reason: 'malformed', detail: 'malformed batch header' };
   if (!proof || !Array.isArray(proof.path) || proof.path.some((p) => typeof p !== 'string' || !/^[0-9a-f]{64}$/.test(p))) return { ok: false, reason: 'malformed', detail: 'malformed inclusion proof' };
   if (!isAlg(header.alg)) return { ok: false, reason: 'unsupported-alg', detail: 'batch alg is not ecdsa-p256-sha256 or sm2-sm3' };
@@ -110,9 +137,12 @@ export function verifyBatchedEvent(
     return { ok: false, reason: 'bad-signature', detail: `unusable public key: ${(err as Error).message}` };
   }
   const verified = opts.verified ?? defaultBatches;
-  return verifySealed(e, publicKey, () => {
-    const included = verifyInclusion(eventHash(e), proof.index, header.size, proof.path.map((p) => Buffer.from(p, 'hex')), Buffer.from(header.root, 'hex'));
+  let hash: Buffer | undefined;
+  const r = verifySealed(e, publicKey, (input) => {
+    hash = sha256(input);
+    const included = verifyInclusion(hash, proof.index, header.size, proof.path.map((p) => Buffer.from(p, 'hex')), Buffer.from(header.root, 'hex'));
     return included && verified.verifyHeader(header, publicKey);
   });
+  return r.ok ? { ok: true, hash } : r;
 }
 

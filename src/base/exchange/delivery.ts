@@ -43,19 +43,21 @@ export async function claim(c: Queryable, rt: ExchangeRuntime, subscription: str
     );
   }
   const { rows } = await c.query<{ seq: string; attempts: number }>(
-    `with cand as (
-       select d.seq from exchange.delivery d
-        where d.subscription = $1 and d.status in ('ready', 'leased')
-          and ((d.status = 'ready' and d.next_at <= now()) or (d.status = 'leased' and d.lease_until < now()))
-          and (d.key is null or not exists (
-                select 1 from exchange.delivery e
-                 where e.subscription = d.subscription and e.key = d.key and e.seq < d.seq and e.status in ('ready', 'leased')
-                   and ((e.status = 'leased' and e.lease_until >= now()) or (e.status = 'ready' and e.next_at > now()))))
-        order by d.seq
-        limit $2)
-     update exchange.delivery d set status = 'leased', attempts = d.attempts + 1,
+    // the candidates once, as an array (an InitPlan), then their rows through the open-rows index: as a
+    // join (update … from cand) this is planned as a nested loop that re-runs the candidate scan for every
+    // delivery of the subscription once ANALYZE has seen a table of finished deliveries
+    `update exchange.delivery d set status = 'leased', attempts = d.attempts + 1,
             lease_until = now() + make_interval(secs => $3::double precision)
-       from cand where d.subscription = $1 and d.seq = cand.seq
+      where d.subscription = $1 and d.status in ('ready', 'leased') and d.seq = any(array(
+        select c.seq from exchange.delivery c
+         where c.subscription = $1 and c.status in ('ready', 'leased')
+           and ((c.status = 'ready' and c.next_at <= now()) or (c.status = 'leased' and c.lease_until < now()))
+           and (c.key is null or not exists (
+                 select 1 from exchange.delivery e
+                  where e.subscription = c.subscription and e.key = c.key and e.seq < c.seq and e.status in ('ready', 'leased')
+                    and ((e.status = 'leased' and e.lease_until >= now()) or (e.status = 'ready' and e.next_at > now()))))
+         order by c.seq
+         limit $2))
      returning d.seq, d.attempts`,
     [subscription, max, leaseSeconds],
   );

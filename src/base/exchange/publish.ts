@@ -10,7 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { bodyDigest, verifyRequestSignature } from './auth.ts';
 import { canonicalJson, digestOf } from './canonical.ts';
 import { eventHash, parseEvent, verifySealed, type ExchangeEvent } from './envelope.ts';
-import { verifyBatchedEvent, type BatchHeader, type InclusionProof } from './batch.ts';
+import { verifyBatchedParsed, type BatchHeader, type InclusionProof } from './batch.ts';
 // a record of a bulk batch: the member-signed batch header, the record and its inclusion path (bulk-format.ts checkBulkProof)
 import type { BulkProof } from './bulk-format.ts';
 import { merkleRoot } from './merkle.ts';
@@ -243,7 +243,7 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
     }
     if (!input.batch && !input.attested && (e.gususig === undefined || e.gususig === '')) return fail('unsigned', `event ${i}: no gususig: every event is signed by its member (or the batch it is in)`, index, e.id, 'forbidden');
     const v = input.batch
-      ? verifyBatchedEvent(e, input.batch.proofs[i]!, input.batch.header, publisher.publicKey, { maxBytes: rt.cfg.maxEventBytes, verified: rt.batches })
+      ? verifyBatchedParsed(e, input.batch.proofs[i]!, input.batch.header, publisher.spki, { verified: rt.batches })
       : input.attested
         ? verifySealed(e, publisher.publicKey, () => checkRequestProof(e, input.attested!, publisher.alg, publisher.publicKey))
         : verifySealed(e, publisher.publicKey, (signingInput) => verifyOne(publisher, signingInput, e.gususig!));
@@ -259,7 +259,7 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
       event: typeof raw === 'string' ? raw : JSON.stringify(e),
       proof,
       origin: rt.self.id,
-      hash: eventHash(e).toString('hex'),
+      hash: ((v as { hash?: Buffer }).hash ?? eventHash(e)).toString('hex'),
       time: now,
     });
     events.push(e);
@@ -289,7 +289,11 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
     receiver: `node:${rt.self.id}`,
     sender: member.id,
     size: events.length,
-    root: merkleRoot(msgs.map((m) => Buffer.from(m.hash, 'hex'))).toString('hex'),
+    // each event verified at index i of a tree of this size under the signed root: that root is the root of what was sent
+    root:
+      input.batch && input.batch.header.size === msgs.length && input.batch.proofs.every((p, i) => p.index === i)
+        ? input.batch.header.root
+        : merkleRoot(msgs.map((m) => Buffer.from(m.hash, 'hex'))).toString('hex'),
     accepted,
     duplicates,
     time: now,

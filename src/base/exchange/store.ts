@@ -25,8 +25,10 @@ export async function appendLog(q: Db | Queryable, items: readonly LogItem[], si
   const run = async (c: Queryable) => {
     const head = (await c.query<{ seq: number; every: number }>('select seq::int as seq, checkpoint_every as every from exchange.log_head for update')).rows[0]!;
     const since = head.seq - (head.seq % head.every);
-    const tail = (await c.query<LogEntry>(`${ENTRY_SELECT} where seq > $1 order by seq`, [Math.min(since, Math.max(head.seq - 1, 0))])).rows;
-    const lastCp = (await c.query<Checkpoint>(`${CHECKPOINT_SELECT} order by n desc limit 1`)).rows;
+    // the entries since the last checkpoint only when this append makes one; else the last entry (the link)
+    const checkpoints = (head.seq % head.every) + items.length >= head.every;
+    const tail = (await c.query<LogEntry>(`${ENTRY_SELECT} where seq > $1 order by seq`, [checkpoints ? Math.min(since, Math.max(head.seq - 1, 0)) : Math.max(head.seq - 1, 0)])).rows;
+    const lastCp = checkpoints ? (await c.query<Checkpoint>(`${CHECKPOINT_SELECT} order by n desc limit 1`)).rows : [];
     const made = appendEntries({ entries: tail, checkpoints: lastCp }, items, signer, { every: head.every });
     const e = made.entries;
     await c.query(
