@@ -12,17 +12,8 @@ import { ExchangeError } from './registry.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 import { verify, type Alg } from '../identity/crypto/index.ts';
 
-interface Forwarded {
-  source: string;
-  id: string;
-  member: string;
-  resource: string;
-  key: string | null;
-  digest: string;
-  event: string;
-  proof: MessageProof | null;
-  origin: string;
-}
+/** a message as a peer forwards it: as stored, without what this node computes (hash, time) */
+type Forwarded = Omit<StoredMessage, 'hash' | 'time'>;
 
 const certKeys = new Map<string, { key: KeyObject; alg: Alg; serial: string; at: number }>();
 
