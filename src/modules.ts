@@ -14,6 +14,7 @@ import { securityModule } from './base/security/index.ts';
 import { workflowModule } from './base/workflow/index.ts';
 import { messagingModule } from './base/messaging/index.ts';
 import { exchangeModule } from './base/exchange/index.ts';
+import { catalogModule } from './base/catalog/index.ts';
 
 export const MODULES: readonly GusuModule[] = [
   auditModule,
@@ -23,11 +24,13 @@ export const MODULES: readonly GusuModule[] = [
   demoModule,
   // after demo: its start seeds the demo accounts from demo residents, enterprises and the CA
   identityModule,
-  // 数据交换平台: this process as an exchange node (needs the CA for its certificate)
-  exchangeModule,
   messagingModule, // mailboxes and notices: after identity (demo accounts) and the registries
   // 业务协同: deploys the city's processes, and in the demo seeds tasks for the demo staff
   workflowModule,
+  // 政务信息资源目录: the catalog and sharing agreements (reviews run on the workflow engine)
+  catalogModule,
+  // 数据交换平台: this process as an exchange node (needs the CA for its certificate; resources are catalog entries)
+  exchangeModule,
   publicPortalModule,
   consoleModule,
   authPortalModule,

@@ -151,14 +151,14 @@ const validators = {
 
 /** Reads and checks <dir>/city.json, divisions.json, departments.json and network.json. */
 export function loadCityProfile(dir: string): CityProfile {
-  const city = readFile(dir, 'city.json', validators.city);
-  const divisions = readFile(dir, 'divisions.json', validators.divisions);
-  const departments = readFile(dir, 'departments.json', validators.departments);
-  const network = readFile(dir, 'network.json', validators.network);
+  const city = readProfileFile(dir, 'city.json', validators.city);
+  const divisions = readProfileFile(dir, 'divisions.json', validators.divisions);
+  const departments = readProfileFile(dir, 'departments.json', validators.departments);
+  const network = readProfileFile(dir, 'network.json', validators.network);
 
-  checkDivisions(fail(dir, 'divisions.json'), city, divisions);
-  checkDepartments(fail(dir, 'departments.json'), departments.departments);
-  checkNetwork(fail(dir, 'network.json'), city, divisions.divisions, network.nodes);
+  checkDivisions(profileFail(dir, 'divisions.json'), city, divisions);
+  checkDepartments(profileFail(dir, 'departments.json'), departments.departments);
+  checkNetwork(profileFail(dir, 'network.json'), city, divisions.divisions, network.nodes);
 
   return {
     dir: path.resolve(dir),
@@ -214,7 +214,7 @@ export function communitiesOf(profile: CityProfile, streetCode: string): readonl
 // ---------------------------------------------------------------------------------------------
 // reading and checking
 
-type Fail = (where: string, problem: string, value?: unknown) => never;
+export type Fail = (where: string, problem: string, value?: unknown) => never;
 
 function displayPath(dir: string, file: string): string {
   const abs = path.resolve(dir, file);
@@ -222,7 +222,7 @@ function displayPath(dir: string, file: string): string {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : abs;
 }
 
-function fail(dir: string, file: string): Fail {
+export function profileFail(dir: string, file: string): Fail {
   return (where, problem, value) => {
     const shown = value === undefined ? '' : ` ${JSON.stringify(value)}`;
     throw new ProfileError(`${displayPath(dir, file)}: ${where}${shown} ${problem}`);
@@ -241,7 +241,8 @@ interface Checker<T> {
   Errors(value: unknown): readonly SchemaError[];
 }
 
-function readFile<T>(dir: string, file: string, validator: Checker<T>): T {
+/** Reads <dir>/<file> as JSON and checks it with a compiled schema; a ProfileError names the file, the path and why. */
+export function readProfileFile<T>(dir: string, file: string, validator: Checker<T>): T {
   const where = displayPath(dir, file);
   let text: string;
   try {

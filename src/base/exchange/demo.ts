@@ -13,6 +13,7 @@ import type { Alg } from '../identity/crypto/index.ts';
 import { signBatch } from './batch.ts';
 import type { UnsignedEvent } from './envelope.ts';
 import { publish } from './publish.ts';
+import { entryOfResource, seedApprovedAgreement } from '../catalog/index.ts';
 import { memberId, registerMember, saveResource, subscribe, grantEntitlement, getMember } from './registry.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 
@@ -99,7 +100,11 @@ export async function seedDemoExchange(ctx: ModuleContext, rt: ExchangeRuntime):
   await subscribe(ctx.db, await member('SZ-RS/social'), { resource: 'population.person', delivery: 'pull' });
   await subscribe(ctx.db, await member('SZ-MZ/marriage'), { resource: 'population.person', delivery: 'pull' });
   await subscribe(ctx.db, await member('SZ-GA/hukou'), { resource: 'health.birth', delivery: 'pull' });
-  await grantEntitlement(ctx.db, 'civil.marriage', full('SZ-GA/hukou'), 'gusu-demo', null);
+  // 婚姻登记 is 有条件共享 in the catalog: public security receives it under an agreement that grants
+  // the items it needs for the household register (without the catalog: the exchange's own entitlement)
+  const marriage = await entryOfResource(ctx.db, 'civil.marriage');
+  if (marriage) await seedApprovedAgreement(ctx.db, marriage.code, 'SZ-GA', ['idNumber', 'spouseIdNumber', 'kind', 'date'], '户籍婚姻状况变更');
+  else await grantEntitlement(ctx.db, 'civil.marriage', full('SZ-GA/hukou'), 'gusu-demo', null);
   await subscribe(ctx.db, await member('SZ-GA/hukou'), { resource: 'civil.marriage', delivery: 'pull' });
   await subscribe(ctx.db, await member('SZ-RS/social'), { resource: 'enterprise.registration', delivery: 'pull' });
 

@@ -12,6 +12,9 @@ import type { Alg } from '../identity/crypto/index.ts';
 import type { Trust } from './trust.ts';
 
 /** the kinds of failure a caller is told about (HTTP problem, refusal log) */
+import { catalogDecision, departmentOf } from './view.ts';
+import { recordOpenUse } from '../catalog/index.ts';
+
 export class ExchangeError extends Error {
   constructor(
     readonly code: 'validation' | 'not-found' | 'conflict' | 'forbidden',
@@ -230,8 +233,20 @@ export async function revokeEntitlement(q: Queryable, resource: string, member: 
   return (rowCount ?? 0) > 0;
 }
 
-export async function isEntitled(q: Queryable, resource: ResourceRow, member: string): Promise<boolean> {
-  if (resource.provider === member) return true;
+/**
+ * May this member receive this resource? A resource that a catalog entry carries is decided by the
+ * catalog (sharing agreements for the member's department: catalogDecision); others by their share
+ * setting and the entitlements below (resources registered before the catalog named them).
+ */
+export async function isEntitled(q: Queryable, resource: ResourceRow, member: string | MemberRow): Promise<boolean> {
+  const id = typeof member === 'string' ? member : member.id;
+  if (resource.provider === id) return true;
+  const row = typeof member === 'string' ? await getMember(q, member) : member;
+  if (row) {
+    const d = await catalogDecision(q, resource.id, row);
+    if (d.catalogued) return d.grant !== null;
+  }
+  member = id;
   if (resource.share === 'open') return true;
   if (resource.share === 'closed') return false;
   const { rows } = await q.query('select 1 from exchange.entitlement where resource = $1 and member = $2 and (expires_at is null or expires_at > now())', [resource.id, member]);
@@ -245,7 +260,9 @@ export async function subscribe(
 ): Promise<{ subscription: SubscriptionRow; created: boolean }> {
   const resource = typeof input.resource === 'string' ? await getResource(q, input.resource) : null;
   if (!resource) throw new ExchangeError('not-found', 'unknown-resource', `no resource ${JSON.stringify(input.resource)}`);
-  if (!(await isEntitled(q, resource, member.id))) throw new ExchangeError('forbidden', 'not-entitled', `${member.id} is not entitled to ${resource.id} (share: ${resource.share})`);
+  const d = resource.provider === member.id ? ({ catalogued: false } as const) : await catalogDecision(q, resource.id, member);
+  if (d.catalogued && !d.grant) throw new ExchangeError('forbidden', 'not-entitled', `${departmentOf(member)} has no sharing agreement for ${resource.id} (catalog entry ${d.entry}): request one in the catalog`);
+  if (!d.catalogued && !(await isEntitled(q, resource, member))) throw new ExchangeError('forbidden', 'not-entitled', `${member.id} is not entitled to ${resource.id} (share: ${resource.share})`);
   const delivery = input.delivery ?? 'pull';
   if (delivery !== 'push' && delivery !== 'pull') throw new ExchangeError('validation', 'malformed', 'delivery must be push or pull');
   const pushUrl = delivery === 'push' ? (checkUrl('pushUrl', input.pushUrl) ?? member.push_url) : null;
@@ -256,6 +273,8 @@ export async function subscribe(
     `insert into exchange.subscription (resource, target_member, delivery, push_url) values ($1, $2, $3, $4) returning *`,
     [resource.id, member.id, delivery, pushUrl],
   );
+  // a base or 无条件 entry: the department's use is recorded in the catalog (one open agreement)
+  if (d.catalogued && d.grant?.basis === 'open') await recordOpenUse(q, d.entry, departmentOf(member), `exchange subscription of ${member.id}`, { kind: 'system', id: 'exchange', department: departmentOf(member) });
   return { subscription: rows[0]!, created: true };
 }
 
