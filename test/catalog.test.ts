@@ -12,7 +12,7 @@ import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 import { ANONYMOUS, type Actor } from '../src/base/identity/policy.ts';
 import { caContextFor, issueCertificate } from '../src/base/identity/ca/index.ts';
 import { signBatch, signRequest, verifyEvent, exchangeOf, type UnsignedEvent } from '../src/base/exchange/index.ts';
-import { loadCatalogProfile, getAgreement, accessFor, searchEntries, projectItems, type Agreement } from '../src/base/catalog/index.ts';
+import { loadCatalogProfile, getAgreement, accessFor, searchEntries, projectItems, reportLateEntries, noteArrival, freshness, type Agreement } from '../src/base/catalog/index.ts';
 import { ProfileError, DEFAULT_PROFILE_DIR } from '../src/config/profile.ts';
 import type { Alg } from '../src/base/identity/crypto/index.ts';
 
@@ -161,6 +161,30 @@ describe('search', () => {
   });
 });
 
+describe('freshness', () => {
+  it('flags entries whose data did not arrive within their cycle, and tells the maintainer once', async () => {
+    const db = tp.platform.ctx.db;
+    const daily = (await db.query<{ code: string }>(`select code from catalog.entry where update_cycle = 'daily' order by code limit 2`)).rows.map((r) => r.code);
+    await noteArrival(db, daily[0]!, new Date(Date.now() - 3600_000));
+    await noteArrival(db, daily[1]!, new Date(Date.now() - 5 * 86400_000));
+    const f = await freshness(db);
+    assert.equal(f.find((x) => x.code === daily[0])!.late, false);
+    assert.equal(f.find((x) => x.code === daily[1])!.late, true);
+    assert.ok(f.filter((x) => x.updateCycle === 'irregular').every((x) => !x.late && x.dueAt === null));
+    const api1 = await api('rs', 'GET', '/api/v1/catalog/freshness?late=true');
+    assert.equal(api1.status, 200);
+    assert.ok(api1.json.items.some((x: any) => x.code === daily[1]) && !api1.json.items.some((x: any) => x.code === daily[0]));
+    assert.equal((await api(null, 'GET', '/api/v1/catalog/freshness')).status, 401);
+    const first = await reportLateEntries(tp.platform.ctx);
+    assert.ok(first >= 1);
+    assert.equal(await reportLateEntries(tp.platform.ctx), 0, 'told once per lateness');
+    // data came after the notice, then stopped again: a new lateness, told again
+    await db.query(`update catalog.arrival set late_notified_at = now() - interval '10 days' where entry = $1`, [daily[1]]);
+    await noteArrival(db, daily[1]!, new Date(Date.now() - 4 * 86400_000));
+    assert.equal(await reportLateEntries(tp.platform.ctx), 1, 'late again after new data: told again');
+  });
+});
+
 describe('sharing agreements', () => {
   it('refuses requests that are malformed, for open or unshared entries, or for another department', async () => {
     const bad = await request('rs', marriage, ['nope']);
@@ -277,6 +301,8 @@ describe('enforcement in the exchange', () => {
     const b = signBatch([marriageEvent(members.mz, fullRecord()), marriageEvent(members.mz, fullRecord())], members.mz.key, members.mz.alg);
     const pub = await call(members.mz, 'POST', '/api/v1/exchange/events', { batch: b.header, events: b.events, proofs: b.proofs }, 'application/cloudevents-batch+json');
     assert.equal(pub.status, 200, JSON.stringify(pub.json));
+    // the catalog's freshness hears that data arrived for the entry
+    await until(async () => (await db.query(`select 1 from catalog.arrival where entry = $1 and last_at > now() - interval '1 minute'`, [marriage])).rowCount, 'the arrival noted');
     const pulled = await call(members.rs, 'GET', `/api/v1/exchange/subscriptions/${sub.json.id}/events?max=10`);
     assert.equal(pulled.status, 200);
     assert.equal(pulled.json.events.length, 2);

@@ -99,12 +99,17 @@ export async function seedDemoExchange(ctx: ModuleContext, rt: ExchangeRuntime):
   const member = async (short: string) => (await getMember(ctx.db, full(short)))!;
   await subscribe(ctx.db, await member('SZ-RS/social'), { resource: 'population.person', delivery: 'pull' });
   await subscribe(ctx.db, await member('SZ-MZ/marriage'), { resource: 'population.person', delivery: 'pull' });
+  // 出生医学证明 and 婚姻登记 are 有条件共享 in the catalog: public security receives them under
+  // agreements that grant the items the household register needs (without a catalog entry: the
+  // exchange's own entitlement)
+  const agreed = async (resource: string, short: string, items: string[], purpose: string) => {
+    const entry = await entryOfResource(ctx.db, resource);
+    if (entry) await seedApprovedAgreement(ctx.db, entry.code, short.split('/')[0]!, items, purpose);
+    else await grantEntitlement(ctx.db, resource, full(short), 'gusu-demo', null);
+  };
+  await agreed('health.birth', 'SZ-GA/hukou', ['certificateNo', 'motherIdNumber', 'date', 'gender'], '出生登记落户');
   await subscribe(ctx.db, await member('SZ-GA/hukou'), { resource: 'health.birth', delivery: 'pull' });
-  // 婚姻登记 is 有条件共享 in the catalog: public security receives it under an agreement that grants
-  // the items it needs for the household register (without the catalog: the exchange's own entitlement)
-  const marriage = await entryOfResource(ctx.db, 'civil.marriage');
-  if (marriage) await seedApprovedAgreement(ctx.db, marriage.code, 'SZ-GA', ['idNumber', 'spouseIdNumber', 'kind', 'date'], '户籍婚姻状况变更');
-  else await grantEntitlement(ctx.db, 'civil.marriage', full('SZ-GA/hukou'), 'gusu-demo', null);
+  await agreed('civil.marriage', 'SZ-GA/hukou', ['idNumber', 'spouseIdNumber', 'kind', 'date'], '户籍婚姻状况变更');
   await subscribe(ctx.db, await member('SZ-GA/hukou'), { resource: 'civil.marriage', delivery: 'pull' });
   await subscribe(ctx.db, await member('SZ-RS/social'), { resource: 'enterprise.registration', delivery: 'pull' });
 

@@ -6,7 +6,7 @@
 // the node re-signs the cut event as itself (the publisher's signature covered the whole data),
 // naming the agreement and the items; the consumer checks it with the node's certificate.
 import type { Queryable } from '../../db/index.ts';
-import { accessFor, entryOfResource, projectItems, type Grant } from '../catalog/index.ts';
+import { accessFor, entryOfResource, noteArrival, projectItems, type Grant } from '../catalog/index.ts';
 import { signEvent, type ExchangeEvent, type UnsignedEvent } from './envelope.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 import type { MemberRow, SubscriptionRow } from './registry.ts';
@@ -70,4 +70,27 @@ export async function viewFor(rt: ExchangeRuntime, sub: SubscriptionRow, msgs: r
     return { seq: m.seq, event: cut, proof };
   });
   return { deliver, refused: 0 };
+}
+
+const lastNoted = new WeakMap<ExchangeRuntime, Map<string, number>>();
+const NOTE_EVERY_MS = 5_000;
+
+/**
+ * Data arrived for these resources: the catalog's freshness is told (once per resource every few
+ * seconds per process; best effort: a failure is logged, never the publisher's problem).
+ */
+export function noteArrivals(rt: ExchangeRuntime, arrived: readonly { resource: string }[]): void {
+  let seen = lastNoted.get(rt);
+  if (!seen) lastNoted.set(rt, (seen = new Map()));
+  const counts = new Map<string, number>();
+  for (const m of arrived) counts.set(m.resource, (counts.get(m.resource) ?? 0) + 1);
+  const now = Date.now();
+  for (const [resource, n] of counts) {
+    if (now - (seen.get(resource) ?? 0) < NOTE_EVERY_MS) continue;
+    seen.set(resource, now);
+    void (async () => {
+      const entry = await entryOfResource(rt.db, resource);
+      if (entry) await noteArrival(rt.db, entry.code, new Date(), n);
+    })().catch((err) => rt.ctx.log.warn({ resource, err: (err as Error).message }, 'catalog arrival not noted'));
+  }
 }
