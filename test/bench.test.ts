@@ -132,3 +132,25 @@ test('the exchange scenario, reduced: signed messages end to end and latency at 
     await database?.drop();
   }
 });
+
+test('the catalog scenario, reduced: search queries per second beside a primary-key lookup, each figure positive', ONCE, async () => {
+  const database = process.env.TEST_DATABASE_URL ? await createTestDatabase() : null;
+  try {
+    const r = await bench(['catalog', '--quick'], { BENCH_SECONDS: '0.5', BENCH_ROUNDS: '1', BENCH_CATALOG_ENTRIES: '5000', ...(database ? { BENCH_DATABASE_URL: database.url } : {}) });
+    const figures = lastFigures(r, 'catalog');
+    const classes = ['exact', 'provider', 'missing', 'extra', 'typo', 'rare', 'common', 'nofacets', 'first_page', 'deep_page'].flatMap((c) => [`${c}_per_s`, `${c}_p99_ms`]);
+    const keys = [
+      ...['entries', 'search_per_s', 'search_p50_ms', 'search_p99_ms', 'baseline_lookup_per_s', 'baseline_lookup_p99_ms', 'search_ratio', 'baseline_name_per_s', 'baseline_name_p99_ms'],
+      ...classes,
+      'facets_ratio',
+      'deep_page_ratio',
+    ];
+    assert.deepEqual(Object.keys(figures).sort(), [...keys].sort());
+    for (const k of keys) assert.ok(typeof figures[k] === 'number' && Number.isFinite(figures[k]) && figures[k]! > 0, `${k} = ${figures[k]}`);
+    assert.equal(figures.entries, 5000);
+    assert.ok(figures.search_p50_ms! <= figures.search_p99_ms!, 'p50 ≤ p99');
+    assert.match(r.stdout, /round 1: search mix [\d.]+\/s/, 'a progress line per round');
+  } finally {
+    await database?.drop();
+  }
+});

@@ -1,4 +1,5 @@
 // The database layer's public face: PostgreSQL only, embedded by default or DATABASE_URL.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findRunningEmbedded, startEmbedded, type EmbeddedServer } from './embedded.ts';
@@ -40,6 +41,31 @@ export async function openDatabase(opts: { databaseUrl: string | null; dataDir: 
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * A CLI command's database: DATABASE_URL, or the platform's embedded server in its data directory
+ * (attached to when the platform is running). `needs` names a table the command's module creates:
+ * without it the command says to run `gusu migrate` first. Closed when `fn` returns.
+ */
+export async function withCommandDb<T>(
+  config: { databaseUrl: string | null; dataDir: string },
+  opts: { app: string; needs: readonly string[]; what: string; poolSize?: number },
+  fn: (db: Db) => Promise<T>,
+): Promise<T> {
+  if (!config.databaseUrl && !findRunningEmbedded(path.resolve(config.dataDir)) && !fs.existsSync(path.join(config.dataDir, 'pg', 'PG_VERSION'))) {
+    throw new Error(`there is no embedded database in ${config.dataDir}: set GUSU_DATA_DIR to the platform's data directory, or DATABASE_URL`);
+  }
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: opts.poolSize ?? 2, attach: true, applicationName: opts.app });
+  try {
+    for (const table of opts.needs) {
+      const { rows } = await database.db.query<{ t: string | null }>('select to_regclass($1)::text as t', [table]);
+      if (!rows[0]?.t) throw new Error(`${opts.what} is not set up in this database: run \`gusu migrate\` first`);
+    }
+    return await fn(database.db);
+  } finally {
+    await database.close();
+  }
 }
 
 export async function getSetting<T>(db: Queryable, key: string): Promise<T | undefined> {

@@ -1,12 +1,9 @@
 // `gusu audit verify | tail | search`. The command reads only: it does not migrate the database it is
 // inspecting (an auditor may point it at production or at a restored copy), so it asks for
 // `gusu migrate` when the audit schema is missing or behind.
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/index.ts';
-import { appliedMigrations, findRunningEmbedded, openDatabase, readMigrations, type Db } from '../../db/index.ts';
+import { withCommandDb, type Db } from '../../db/index.ts';
 import { UsageError, wholeNumberFlag, type Command } from '../../module.ts';
 import type { AuditEntry } from './chain.ts';
 import { searchAudit, verifyAudit, type AuditFilter } from './log.ts';
@@ -45,22 +42,8 @@ function parseAnchor(v: string): { seq: number; hash: string } {
   return { seq: Number(m[1]), hash: m[2]! };
 }
 
-async function withAuditDb<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
-  if (!config.databaseUrl && !findRunningEmbedded(path.resolve(config.dataDir)) && !fs.existsSync(path.join(config.dataDir, 'pg', 'PG_VERSION'))) {
-    throw new Error(`there is no embedded database in ${config.dataDir}: set GUSU_DATA_DIR to the platform's data directory, or DATABASE_URL`);
-  }
-  // attach: a platform running on the embedded server keeps it; this only reads
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, attach: true, applicationName: 'gusu-audit' });
-  try {
-    const applied = new Set((await appliedMigrations(database.db)).map((m) => `${m.module}/${m.id}`));
-    const pending = readMigrations([{ module: 'audit', dir: fileURLToPath(new URL('./migrations', import.meta.url)) }])
-      .map((m) => `${m.module}/${m.id}`)
-      .filter((k) => !applied.has(k));
-    if (pending.length) throw new Error(`the audit log is not set up in this database (pending: ${pending.join(', ')}): run \`gusu migrate\` first`);
-    return await fn(database.db);
-  } finally {
-    await database.close();
-  }
+function withAuditDb<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
+  return withCommandDb(config, { app: 'gusu-audit', needs: ['audit.entry', 'audit.head'], what: 'the audit log' }, fn);
 }
 
 async function printEntries(db: Db, filter: AuditFilter, json: boolean): Promise<void> {

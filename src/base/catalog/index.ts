@@ -13,6 +13,7 @@ import { freshness, syncProfileCatalog } from './store.ts';
 import { catalogApi, catalogPolicy } from './api.ts';
 import { repairReviews } from './review.ts';
 import { seedDemoCatalog } from './demo.ts';
+import { catalogCommand } from './cli.ts';
 import { openCatalogPolicy, openCatalogRoutes } from './open.ts';
 import { catalogConsolePages, catalogPagePolicy, publicCatalogPages } from './pages.ts';
 
@@ -73,6 +74,7 @@ export const catalogModule: GusuModule = {
   migrations: fileURLToPath(new URL('./migrations', import.meta.url)),
   policies: [...catalogPolicy, ...openCatalogPolicy, ...catalogPagePolicy],
   provides: ['catalog'],
+  commands: { catalog: catalogCommand },
   jobs: (ctx) => ({
     [FRESHNESS_JOB]: async () => {
       try {

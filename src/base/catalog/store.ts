@@ -217,8 +217,13 @@ export const MAX_PAGE = 100;
 const WORD_SIMILARITY = 0.4;
 
 /**
- * Searches names, abstracts and items (Chinese included) with trigrams: `户籍` finds 户籍人口信息,
- * and a missing or extra character still finds it. Ranked by how well the name matches, then the text.
+ * Searches names, abstracts and items (Chinese included): `户籍` finds 户籍人口信息, and a missing or
+ * extra character still finds it. First the query's exact characters (`like`: the trigram index for 3
+ * or more characters, the stored bigram index for 2, a scan for 1); when they are nowhere and the
+ * query has 3 or more characters, a close run of the text (`<%`: trigram word similarity ≥ 0.4, about
+ * one character in five missing, extra or wrong). Ranked: the characters in the name, at its start,
+ * shorter names first; fuzzy matches by similarity of the name, then the text. The page and the
+ * facets come from one pass over the matches.
  */
 export async function searchEntries(q: Queryable, s: SearchQuery): Promise<SearchResult> {
   const where: string[] = [];
@@ -228,50 +233,80 @@ export async function searchEntries(q: Queryable, s: SearchQuery): Promise<Searc
     return `$${params.length}`;
   };
   const text = normaliseQuery(s.q);
-  if (!s.withdrawn) where.push(`status = 'active'`);
-  if (s.view === 'public') where.push('open');
-  if (s.view === 'exchange') where.push(`share_type <> 'none'`);
-  if (s.provider) where.push(`provider = ${p(s.provider)}`);
-  if (s.classification) where.push(`classification like ${p(s.classification.replace(/[^0-9]/g, '') + '%')}`);
-  if (s.shareType) where.push(`share_type = ${p(s.shareType)}`);
-  if (s.updateCycle) where.push(`update_cycle = ${p(s.updateCycle)}`);
-  if (s.kind) where.push(`kind = ${p(s.kind)}`);
-  let score = 'null::real';
-  if (text) {
-    const t = p(text);
-    // the trigram index answers both: a close run of the text (<%) or the exact characters (like)
-    where.push(`(${t} <% search or search like ${p('%' + text.replace(/[\\%_]/g, (c) => '\\' + c) + '%')})`);
-    score = `(word_similarity(${t}, name) * 2 + word_similarity(${t}, search))::real`;
-  }
-  const cond = where.length ? `where ${where.join(' and ')}` : '';
+  if (!s.withdrawn) where.push(`e.status = 'active'`);
+  if (s.view === 'public') where.push('e.open');
+  if (s.view === 'exchange') where.push(`e.share_type <> 'none'`);
+  if (s.provider) where.push(`e.provider = ${p(s.provider)}`);
+  if (s.classification) where.push(`e.classification like ${p(s.classification.replace(/[^0-9]/g, '') + '%')}`);
+  if (s.shareType) where.push(`e.share_type = ${p(s.shareType)}`);
+  if (s.updateCycle) where.push(`e.update_cycle = ${p(s.updateCycle)}`);
+  if (s.kind) where.push(`e.kind = ${p(s.kind)}`);
+  const chars = [...text].length;
+  const base = [...where];
+  // exact: the query's characters as they are; fuzzy (3 or more characters, when exact finds nothing):
+  // a close run of the text by trigram similarity
+  const baseParams = [...params];
+  const plan = (mode: 'exact' | 'fuzzy'): { cond: string; score: string; params: unknown[] } => {
+    const w = [...base];
+    const own = [...baseParams];
+    const p = (v: unknown) => (own.push(v), `$${own.length}`);
+    let score = 'null::real';
+    if (text) {
+      const t = p(text);
+      if (chars === 2) w.push(`e.grams @> array[${t}]::text[]`);
+      if (mode === 'exact') {
+        const pat = p('%' + text.replace(/[\\%_]/g, (c) => '\\' + c) + '%');
+        w.push(`e.search like ${pat}`);
+        score = `((case when e.name like ${pat} then 2 else 0 end) + (case when position(${t} in e.name) = 1 then 1 else 0 end) + 1.0 / (1 + length(e.name)))::real`;
+      } else {
+        w.push(`${t} <% e.search`);
+        score = `(word_similarity(${t}, e.name) * 2 + word_similarity(${t}, e.search))::real`;
+      }
+    }
+    return { cond: w.length ? `where ${w.join(' and ')}` : '', score, params: own };
+  };
   const sort = s.sort ?? (text ? 'relevance' : 'code');
   const order = { relevance: 'score desc nulls last, code', name: 'name, code', code: 'code', published: 'published desc, code', updated: 'updated_at desc, code' }[sort];
   const limit = Math.min(Math.max(s.limit ?? 20, 0), MAX_PAGE);
   const offset = Math.max(s.offset ?? 0, 0);
+  const facetsWanted = s.facets !== false;
+  const sqlOf = ({ cond, score }: { cond: string; score: string }) => `
+    with m as materialized (
+      select e.code, e.name, e.provider, left(e.classification, 3) as cls, e.share_type, e.update_cycle, e.kind, e.published, e.updated_at, ${score} as score
+        from catalog.entry e ${cond}),
+    page as (select code, score from m order by ${order} limit ${limit} offset ${offset})
+    select (select count(*) from m)::int as total,
+           (select coalesce(json_agg(json_build_object('code', code, 'score', score)), '[]') from page) as page,
+           ${facetsWanted ? `(select coalesce(json_agg(json_build_object('k', k, 'v', v, 'n', n)), '[]') from (
+              select case when grouping(provider) = 0 then 'provider' when grouping(cls) = 0 then 'classification' when grouping(share_type) = 0 then 'shareType'
+                          when grouping(update_cycle) = 0 then 'updateCycle' else 'kind' end as k,
+                     coalesce(provider, cls, share_type, update_cycle, kind) as v, count(*)::int as n
+                from m group by grouping sets ((provider), (cls), (share_type), (update_cycle), (kind))) f)` : `'[]'::json`} as facets`;
+  const exact = plan('exact');
+  const fuzzy = chars >= 3 ? plan('fuzzy') : null;
+  type Row = { total: number; page: { code: string; score: number | null }[]; facets: { k: keyof NonNullable<SearchResult['facets']>; v: string; n: number }[] };
   const run = async (c: Queryable) => {
-    if (text) await c.query(`select set_config('pg_trgm.word_similarity_threshold', '${WORD_SIMILARITY}', true)`);
-    const page = await c.query<EntryDbRow & { score: number | null; total: string }>(
-      `select ${ENTRY_COLUMNS}, ${score} as score, count(*) over () as total from catalog.entry ${cond} order by ${order} limit ${limit} offset ${offset}`,
-      params,
-    );
-    let total = page.rows[0] ? Number(page.rows[0].total) : 0;
-    if (!page.rows[0] && offset > 0) total = Number((await c.query<{ n: string }>(`select count(*) as n from catalog.entry ${cond}`, params)).rows[0]!.n);
-    let facets: SearchResult['facets'] = null;
-    if (s.facets !== false) {
-      const f = await c.query<{ provider: string | null; cls: string | null; share_type: string | null; update_cycle: string | null; kind: string | null; n: string }>(
-        `select provider, left(classification, 3) as cls, share_type, update_cycle, kind, count(*) as n from catalog.entry ${cond}
-         group by grouping sets ((provider), (left(classification, 3)), (share_type), (update_cycle), (kind))`,
-        params,
-      );
-      const pick = (k: 'provider' | 'cls' | 'share_type' | 'update_cycle' | 'kind') =>
-        f.rows.filter((r) => r[k] !== null).map((r) => ({ value: r[k]!, count: Number(r.n) })).sort((a, b) => b.count - a.count || a.value.localeCompare(b.value));
-      facets = { provider: pick('provider'), classification: pick('cls'), shareType: pick('share_type'), updateCycle: pick('update_cycle'), kind: pick('kind') };
+    let r = (await c.query<Row>(sqlOf(exact), exact.params)).rows[0]!;
+    if (r.total === 0 && fuzzy) {
+      // the planner prices <% as free and would scan the table with it: the trigram index does the work
+      await c.query(`select set_config('pg_trgm.word_similarity_threshold', '${WORD_SIMILARITY}', true), set_config('enable_seqscan', 'off', true)`);
+      r = (await c.query<Row>(sqlOf(fuzzy), fuzzy.params)).rows[0]!;
     }
-    return { total, items: page.rows.map((r) => ({ ...toEntry(r), score: r.score === null ? null : Number(r.score) })), facets };
+    const codes = r.page.map((x) => x.code);
+    const rows = codes.length ? (await c.query<EntryDbRow>(`select ${ENTRY_COLUMNS} from catalog.entry where code = any($1::text[])`, [codes])).rows : [];
+    const byCode = new Map(rows.map((x) => [x.code, x]));
+    const items = r.page.filter((x) => byCode.has(x.code)).map((x) => ({ ...toEntry(byCode.get(x.code)!), score: x.score === null ? null : Number(x.score) }));
+    let facets: SearchResult['facets'] = null;
+    if (facetsWanted) {
+      facets = { provider: [], classification: [], shareType: [], updateCycle: [], kind: [] };
+      for (const f of r.facets) facets[f.k].push({ value: f.v, count: f.n });
+      for (const list of Object.values(facets)) list.sort((a, b) => b.count - a.count || a.value.localeCompare(b.value));
+    }
+    return { total: r.total, items, facets };
   };
   const db = q as { tx?: <T>(fn: (c: Queryable) => Promise<T>) => Promise<T> };
-  // set_config(..., true) lasts for the transaction: run in one so the threshold applies and does not leak
-  return text && typeof db.tx === 'function' ? db.tx(run) : run(q);
+  // set_config(..., true) lasts for the transaction: run in one so the settings apply and do not leak
+  return fuzzy && typeof db.tx === 'function' ? db.tx(run) : run(q);
 }
 
 /** Trims, folds full-width ASCII, collapses spaces, caps the length; empty means no text filter. */

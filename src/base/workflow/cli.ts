@@ -1,11 +1,10 @@
 // `gusu workflow validate FILE | deploy FILE | list | export KEY [--version N] [--format json|bpmn] | metrics [KEY]`
 // for analysts and operators: a process drawn in a BPMN tool is checked, deployed and read back here.
 import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/index.ts';
 import { loadCityProfile } from '../../config/profile.ts';
-import { findRunningEmbedded, openDatabase, type Db } from '../../db/index.ts';
+import { withCommandDb, type Db } from '../../db/index.ts';
 import { UsageError, wholeNumberFlag, type Command } from '../../module.ts';
 import { ROLES } from '../identity/roles.ts';
 import { exportBpmn, importBpmn, BpmnError } from './bpmn.ts';
@@ -44,18 +43,8 @@ async function readModel(file: string | undefined): Promise<{ model: unknown; so
   }
 }
 
-async function withDb<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
-  if (!config.databaseUrl && !findRunningEmbedded(path.resolve(config.dataDir)) && !fs.existsSync(path.join(config.dataDir, 'pg', 'PG_VERSION'))) {
-    throw new Error(`there is no embedded database in ${config.dataDir}: set GUSU_DATA_DIR to the platform's data directory, or DATABASE_URL`);
-  }
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, attach: true, applicationName: 'gusu-workflow' });
-  try {
-    const ok = await database.db.query(`select 1 from information_schema.tables where table_schema = 'workflow' and table_name = 'definition'`);
-    if (!ok.rowCount) throw new Error('the workflow engine is not set up in this database: run `gusu migrate` first');
-    return await fn(database.db);
-  } finally {
-    await database.close();
-  }
+function withDb<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
+  return withCommandDb(config, { app: 'gusu-workflow', needs: ['workflow.definition'], what: 'the workflow engine' }, fn);
 }
 
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)}%`);
