@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -347,5 +348,53 @@ describe('enforcement in the exchange', () => {
     assert.equal(sub.status, 201, JSON.stringify(sub.json));
     const rec = await db.query<{ basis: string; status: string }>(`select basis, status from catalog.agreement where entry = $1 and consumer = 'SZ-RS'`, [base.code]);
     assert.deepEqual(rec.rows, [{ basis: 'open', status: 'approved' }]);
+  });
+});
+
+describe('gusu catalog', () => {
+  const gusu = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, ['bin/gusu.js', 'catalog', ...args], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'silent', DATABASE_URL: tp.database.url, ...env }, timeout: 60_000 });
+
+  it('checks a catalog profile, and names the file and rule of a broken one', () => {
+    const ok = gusu(['check']);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /93 entries from 27 departments/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-catalog-cli-'));
+    try {
+      fs.cpSync(DEFAULT_PROFILE_DIR, dir, { recursive: true });
+      const file = path.join(dir, 'catalog', 'entries.json');
+      const data = JSON.parse(fs.readFileSync(file, 'utf8'));
+      data.entries[3].maintainer.department = 'SZ-XX';
+      fs.writeFileSync(file, JSON.stringify(data));
+      const bad = gusu(['check', dir]);
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /entries\.json: entries\[3\].*no department SZ-XX/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('searches, shows an entry and lists freshness from the database', () => {
+    const s = gusu(['search', '户籍', '--json']);
+    assert.equal(s.status, 0, s.stderr);
+    const r = JSON.parse(s.stdout);
+    assert.ok(r.items.some((e: any) => e.name === '户籍人口信息'));
+    const show = gusu(['show', r.items[0].code]);
+    assert.equal(show.status, 0);
+    assert.match(show.stdout, /信息项/);
+    assert.equal(gusu(['show', '101001/999999']).status, 1);
+    const f = gusu(['freshness', '--late']);
+    assert.equal(f.status, 0);
+    assert.match(f.stdout, /^\d+ entries, \d+ late/);
+  });
+
+  it('refuses bad arguments with usage (exit 2)', () => {
+    for (const args of [['bogus'], [], ['show'], ['show', "1'; drop"], ['search', '--share', 'all'], ['search', '--limit', '0'], ['search', '--nope']]) {
+      const r = gusu(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const nodb = gusu(['search', 'x'], { DATABASE_URL: '', GUSU_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-empty-')) });
+    assert.notEqual(nodb.status, 0);
+    assert.match(nodb.stderr, /no embedded database/);
   });
 });

@@ -43,7 +43,7 @@ export interface BuildOptions {
   bodyLimit?: number;
 }
 
-const API_PREFIXES = ['/api/', '/open311/', '/r1/', '/healthz', '/readyz', '/metrics', '/catalog/', '/problems.json'];
+const API_PREFIXES = ['/api/', '/open311/', '/r1/', '/healthz', '/readyz', '/metrics', '/catalog/dcat.jsonld', '/problems.json'];
 
 export function isApiPath(url: string): boolean {
   return API_PREFIXES.some((p) => url.startsWith(p));

@@ -156,7 +156,7 @@ export function catalogApi(app: FastifyInstance, ctx: ModuleContext, engine: () 
     },
   );
 
-  app.delete('/api/v1/catalog/entries/:cls/:seq', { schema: { tags: TAGS, summary: 'Withdraw an entry: it stays for the record, and agreements on it are no longer honoured', params: Type.Object(Code) }, config: { action: 'catalog-entry:withdraw' } }, async (req, reply) => {
+  app.post('/api/v1/catalog/entries/:cls/:seq/withdraw', { schema: { tags: TAGS, summary: 'Withdraw an entry: it stays for the record (status withdrawn), and agreements on it are no longer honoured', params: Type.Object(Code) }, config: { action: 'catalog-entry:withdraw' } }, async (req, reply) => {
     const { cls, seq } = req.params as { cls: string; seq: string };
     const code = `${cls}/${seq}`;
     const done = await ctx.db.tx(async (q) => {

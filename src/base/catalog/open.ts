@@ -11,7 +11,7 @@ import type { ModuleContext } from '../../module.ts';
 import { allow } from '../identity/policy.ts';
 import { platformUrls } from '../identity/oidc/urls.ts';
 import type { Category, UpdateCycle } from './model.ts';
-import { listCategories, searchEntries, MAX_PAGE, type Entry } from './store.ts';
+import { getEntry, listCategories, searchEntries, MAX_PAGE, type Entry } from './store.ts';
 
 export const OPEN_CATALOG_ACTION = 'open-catalog:read';
 export const openCatalogPolicy = [...allow('anyone', 'read', 'open-catalog')];
@@ -196,14 +196,6 @@ function datasetNode(v: View, e: Entry) {
       ...(fmt.media ? { 'dcat:mediaType': ref(IANA + fmt.media) } : {}),
       ...(e.open.condition ? { 'dct:rights': { '@type': 'dct:RightsStatement', 'rdfs:label': zh(e.open.condition) } } : {}),
     },
-    {
-      '@id': `${page}#ckan`,
-      '@type': 'dcat:Distribution',
-      'dct:title': [zh('目录元数据（CKAN 接口）'), en('Catalog metadata (CKAN API)')],
-      'dcat:accessURL': ref(packageShowUrl(v, e)),
-      'dct:format': ref(`${EU_FILE_TYPE}JSON`),
-      'dcat:mediaType': ref(`${IANA}application/json`),
-    },
   ];
   return {
     '@id': page,
@@ -218,7 +210,8 @@ function datasetNode(v: View, e: Entry) {
     'dct:issued': { '@value': e.published, '@type': 'xsd:date' },
     'dct:modified': { '@value': e.updatedAt.toISOString(), '@type': 'xsd:dateTime' },
     'dct:language': ref(`${EU_LANGUAGE}ZHO`),
-    'dct:accessRights': ref(EU_ACCESS_RIGHT + (e.open.condition ? 'RESTRICTED' : 'PUBLIC')),
+    // open to the public (向社会开放); a condition (开放条件: where it is published, what is withheld) is the distribution's dct:rights
+    'dct:accessRights': ref(`${EU_ACCESS_RIGHT}PUBLIC`),
     'dcat:contactPoint': {
       '@type': 'vcard:Organization',
       'vcard:fn': `${deptName(v, e.maintainer.department)} ${e.maintainer.post}`,
@@ -226,6 +219,8 @@ function datasetNode(v: View, e: Entry) {
       'vcard:role': e.maintainer.post,
     },
     'dcat:landingPage': ref(page),
+    // the same record as CKAN JSON (not a distribution: it is metadata, not the data)
+    'rdfs:seeAlso': ref(packageShowUrl(v, e)),
     'dcat:distribution': distribution,
   };
 }
@@ -347,10 +342,7 @@ export function packageOf(v: View, e: Entry) {
     version: String(e.version),
   };
   const organization = organizationOf(v, e.provider, e.createdAt);
-  const resources = [
-    resource(0, entryUrl(v, e), fmt.label, e.name, e.format.detail ?? TYPE_FORMATS[e.format.type]?.zh ?? e.format.type, fmt.media ?? null),
-    resource(1, packageShowUrl(v, e), 'JSON', '目录元数据 / Catalog metadata', 'CKAN package_show', 'application/json'),
-  ];
+  const resources = [resource(0, entryUrl(v, e), fmt.label, e.name, e.format.detail ?? TYPE_FORMATS[e.format.type]?.zh ?? e.format.type, fmt.media ?? null)];
   return {
     id,
     name: packageName(e.code),
@@ -831,11 +823,11 @@ async function packageSearch({ ctx, req, data }: Call) {
 
 async function findPackage(ctx: ModuleContext, req: FastifyRequest, id: string): Promise<{ v: View; e: Entry }> {
   const v = await viewOf(ctx, req);
-  const key = id.trim();
+  const key = id.trim().toLowerCase();
   const code = codeOfName(key);
-  const all = await openEntries(ctx);
-  const e = all.find((x) => (code ? x.code === code : packageId(v.cityCode, x.code) === key.toLowerCase()));
-  if (!e) throw notFound();
+  // by name or resource code: one row; by id: the open entries' ids (a v5 UUID cannot be reversed)
+  const e = code ? await getEntry(ctx.db, code) : (await openEntries(ctx)).find((x) => packageId(v.cityCode, x.code) === key);
+  if (!e || !e.open.open || e.status !== 'active') throw notFound();
   return { v, e };
 }
 

@@ -63,7 +63,7 @@ const AGREEMENTS = `${HOME}/agreements`;
 const PUBLIC = '/catalog';
 const PER_PAGE = 20;
 /** the first values of a long facet, the rest behind a disclosure */
-const FACET_SHOWN = 8;
+const FACET_SHOWN = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Schemas: everything a browser (or anyone) can put in a URL or a form is bounded
@@ -374,7 +374,8 @@ ${selectField({ name: 'sort', label: T(C.sort, lang), options: SORTS.map((o) => 
 </form>`;
 
   const results = found.items.map((e) => {
-    const link = html`<a href="${withLang(entryPath(base, e.code), ql)}">${entryName(e, lang)}</a>`;
+    // a name keeps a readable width (the table scrolls sideways on a phone instead of wrapping it a character a line)
+    const link = html`<span class="cell-wide"><a href="${withLang(entryPath(base, e.code), ql)}">${entryName(e, lang)}</a></span>`;
     return face === 'console'
       ? [link, html`<code>${e.code}</code>`, s.deptName(e.provider, lang), shareBadge(e.share.type, lang), T(msg(`cycle_${e.updateCycle}`), lang), openMark(e.open.open, lang)]
       : [link, html`<code>${e.code}</code>`, s.deptName(e.provider, lang), T(msg(`cycle_${e.updateCycle}`), lang), e.published];
@@ -613,7 +614,7 @@ ${related.length ? html`<ul class="link-list">${related.map((r) => html`<li><a h
     const href = (p: number) => hrefWith(AGREEMENTS, { ...state, page: p > 1 ? p : undefined }, ql);
     const [day, processing] = await Promise.all([today(), processingOf(found.items)]);
     const rows = found.items.map((a) => [
-      html`<a href="${withLang(`${AGREEMENTS}/${a.id}`, ql)}">${a.entryName}</a>`,
+      html`<span class="cell-wide"><a href="${withLang(`${AGREEMENTS}/${a.id}`, ql)}">${a.entryName}</a></span>`,
       html`<code>${a.entry}</code>`,
       deptName(a.consumer, lang),
       deptName(a.provider, lang),
@@ -724,11 +725,12 @@ ${pager(lang, page, pages, href)}`,
       content = html`${notice({ body: T(C.alreadyLive, lang, { status: T(msg(`agreement_${live.status}`), lang) }) })}<ul class="actions"><li><a href="${withLang(`${AGREEMENTS}/${live.id}`, ql)}">${T(C.viewAgreement, lang)}</a></li><li><a href="${back}">${T(C.backToEntry, lang)}</a></li></ul>`;
     } else {
       const itemsError = errors.items;
-      content = html`${errorSummary(errors, lang, v.general)}
+      content = html`<h2 id="request-heading">${T(C.requestHeading, lang)}</h2>
+<p>${T(C.requestFor, lang, { dept: deptName(dept, lang, true), provider: deptName(e.provider, lang, true) })}</p>
+${errorSummary(errors, lang, v.general)}
 <form class="form" method="post" action="${withLang(AGREEMENTS, ql)}" aria-labelledby="request-heading" novalidate>
 ${csrfField(ctx, req, reply)}
 <input type="hidden" name="entry" value="${e.code}">
-<h2 id="request-heading">${T(C.requestFor, lang, { dept: deptName(dept, lang, true), provider: deptName(e.provider, lang, true) })}</h2>
 ${inputField({ name: 'purpose', label: T(C.purpose, lang), hint: T(C.purposeHint, lang), error: errors.purpose, value: values.purpose, type: 'textarea', maxlength: 2000, required: true })}
 ${inputField({ name: 'legalBasis', label: T(C.legalBasis, lang), hint: T(C.legalBasisHint, lang), error: errors.legalBasis, value: values.legalBasis, type: 'textarea', maxlength: 2000, required: true })}
 <fieldset id="f-items" tabindex="-1" aria-describedby="f-items-hint${itemsError ? ' f-items-error' : ''}"${itemsError ? html` class="field-invalid"` : ''}>
@@ -793,7 +795,11 @@ ${content}`,
     const values = { purpose: r.purpose, legalBasis: r.legalBasis, items, termStart: r.termStart, termEnd: r.termEnd };
     const requestable = e.status === 'active' && e.provider !== consumer && e.share.type === 'conditional' && e.kind !== 'base';
     if (requestable) {
-      const errors = requestErrors(requestProblems(r, e, await today()), lang);
+      const day = await today();
+      const problems = requestProblems(r, e, day);
+      // the start in the past is told even when the end is not a date (requestProblems compares two dates)
+      if (/^\d{4}-\d{2}-\d{2}$/.test(r.termStart) && r.termStart < day && !problems.some((p) => p.startsWith('termStart:'))) problems.push('termStart: not in the past');
+      const errors = requestErrors(problems, lang);
       if (Object.keys(errors).length) {
         reply.code(400);
         return requestPage(req, reply, { entry: e, values, errors });
@@ -960,6 +966,9 @@ ${csrfField(ctx, req, reply)}
 </form>`;
     }
 
+    // a refusal whose form is no longer shown (the agreement changed meanwhile): said at the top
+    const orphaned = [...(decide ? [] : (v.decision?.general ?? [])), ...(revoke ? [] : (v.revoke?.general ?? [])), ...(withdraw ? [] : (v.withdraw?.general ?? []))];
+
     reply.header('cache-control', 'no-store');
     return sendPage(req, reply, {
       lang,
@@ -967,6 +976,7 @@ ${csrfField(ctx, req, reply)}
       title,
       breadcrumbs: crumbs(lang, ql, { label: T(C.agreementsTitle, lang), href: withLang(AGREEMENTS, ql) }, { label: a.entryName }),
       main: html`<h1>${title}</h1>
+${errorSummary({}, lang, orphaned)}
 ${banner}
 <h2 id="details">${T(C.agreementDetails, lang)}</h2>
 ${table({ lang, caption: T(C.agreementDetails, lang), captionHidden: true, rowHeaders: true, columns: [{ label: T(C.item, lang), nowrap: true }, { label: T(C.value, lang) }], rows })}
@@ -1084,7 +1094,7 @@ ${withdraw}
     const irregular = all.filter((f) => f.dueAt === null);
     const list = q.late ? late : all;
     const rows = list.map((f) => [
-      html`<a href="${withLang(entryPath(HOME, f.code), ql)}">${f.name}</a>`,
+      html`<span class="cell-wide"><a href="${withLang(entryPath(HOME, f.code), ql)}">${f.name}</a></span>`,
       html`<code>${f.code}</code>`,
       f.dueAt === null
         ? html`<span class="muted">${T(C.irregular, lang)}</span>`

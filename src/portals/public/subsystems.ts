@@ -102,6 +102,7 @@ export const SUBSYSTEMS: readonly Subsystem[] = [
       zh: '公共信息资源目录和交换信息资源目录，明确各部门采集维护责任与共享协议。',
       en: 'The public and exchange resource catalogues, with each department’s collection duties and the sharing agreements.',
     },
+    href: '/catalog',
   },
   {
     id: 'datacenter',
