@@ -383,7 +383,7 @@ async function startClients(data: Omit<ExchangeWorkerData, 'gusuBench'>): Promis
 // Where the time goes: every statement of every transaction on the node's pool, by kind
 
 const STATEMENTS: [RegExp, string][] = [
-  [/^\s*insert into exchange\.message/, 'insert messages'],
+  [/insert into exchange\.message \(/, 'insert messages (and their batch header)'],
   [/insert into exchange\.delivery/, 'fan out to queues'],
   [/from exchange\.log_head for update/, 'lock the log head (waits for the previous append to commit)'],
   [/from exchange\.log_entry where seq >/, 'read the log tail since the last checkpoint'],
@@ -393,7 +393,7 @@ const STATEMENTS: [RegExp, string][] = [
   [/update exchange\.log_head/, 'update the log head'],
   [/pg_advisory_xact_lock/, 'lock the subscription (one claimer)'],
   [/update exchange\.delivery set status = 'dead'/, 'dead-letter expired leases'],
-  [/with cand as/, 'lease deliverable messages (per-key order)'],
+  [/update exchange\.delivery d set status = 'leased'/, 'lease deliverable messages (per-key order)'],
   [/update exchange\.delivery set status = 'done'/, 'mark acknowledged'],
   [/from exchange\.message where seq = any/, 'read leased messages'],
   [/from ca\.certificate where serial/, 'revocation check'],
@@ -405,7 +405,7 @@ function statementKind(sql: string): string {
 }
 
 function txKind(firstSql: string): string {
-  if (/^\s*insert into exchange\.message/.test(firstSql)) return 'publish tx';
+  if (/insert into exchange\.message \(/.test(firstSql)) return 'publish tx';
   if (/pg_advisory_xact_lock/.test(firstSql)) return 'claim tx (pull)';
   if (/update exchange\.delivery set status = 'done'/.test(firstSql)) return 'ack tx';
   return 'other tx';

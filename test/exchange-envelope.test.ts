@@ -7,7 +7,10 @@ import {
   CanonicalError,
   digestOf,
   eventHash,
+  expandItems,
   inclusionProof,
+  itemsRoot,
+  logEntryHash,
   makeReceipt,
   merkleRoot,
   merkleTree,
@@ -309,9 +312,9 @@ function items(n: number, from = 1): LogItem[] {
 
 function buildLog(n: number): { entries: LogEntry[]; checkpoints: Checkpoint[] } {
   const log = { entries: [] as LogEntry[], checkpoints: [] as Checkpoint[] };
-  // appended in uneven slices, as a node would
+  // appended one item at a time: an entry each (batchLog below appends several at once)
   for (let done = 0; done < n; ) {
-    const k = Math.min(3, n - done);
+    const k = 1;
     const r = appendEntries(log, items(k, done + 1), { privateKey: NODE.privateKey, alg: 'sm2-sm3' }, { every: EVERY });
     log.entries.push(...r.entries);
     log.checkpoints.push(...r.checkpoints);
@@ -326,7 +329,7 @@ test('message log: appends, checkpoints every N, verifies', () => {
   assert.equal(checkpoints.length, 3);
   assert.deepEqual(checkpoints.map((c) => [c.first, c.last]), [[1, 4], [5, 8], [9, 12]]);
   const r = verifyLog(entries, checkpoints, NODE.publicKey, { every: EVERY });
-  assert.deepEqual(r, { ok: true, entries: 14, checkpoints: 3, head: entries.at(-1)!.hash });
+  assert.deepEqual(r, { ok: true, entries: 14, checkpoints: 3, head: entries.at(-1)!.hash, items: 14 });
   assert.deepEqual(verifyLog([], [], NODE.publicKey, { every: EVERY }).ok, true);
 });
 
@@ -377,4 +380,57 @@ test('message log detects an edited, inserted or deleted entry and a forged chec
   assert.equal(check(entries, [checkpoints[0]!, checkpoints[2]!]), 'checkpoint-range@4');
   // tail truncated past a checkpoint
   assert.equal(check(entries.slice(0, 10)), 'checkpoint-range@8');
+});
+
+test('message log: an append of several items is one entry, their Merkle root its digest; items are checked', () => {
+  const signer = { privateKey: NODE.privateKey, alg: 'sm2-sm3' as const };
+  const log = { entries: [] as LogEntry[], checkpoints: [] as Checkpoint[] };
+  const events = (n: number, from: number): LogItem[] => items(n, from).map((i) => ({ ...i, kind: 'event' }));
+  // 9 appends: batches of 5 events, 3 receipts (one by another member at another time), and a single one
+  for (let k = 0; k < 9; k++) {
+    const add = k % 3 === 0 ? events(5, k * 10) : k % 3 === 1 ? [...events(2, k * 10).map((i) => ({ ...i, kind: 'receipt' as const })), { ...items(1, k * 10 + 5)[0]!, kind: 'receipt' as const, member: 'mzj.welfare', at: '2026-03-01T08:15:03.000Z' }] : events(1, k * 10);
+    const r = appendEntries(log, add, signer, { every: EVERY });
+    assert.equal(r.entries.length, 1, 'one entry per append');
+    log.entries.push(...r.entries);
+    log.checkpoints.push(...r.checkpoints);
+  }
+  const { entries, checkpoints } = log;
+  assert.equal(checkpoints.length, 2);
+  assert.deepEqual(entries.map((e) => e.items?.length ?? 1), [5, 3, 1, 5, 3, 1, 5, 3, 1]);
+  assert.deepEqual(entries[1]!.items![2], { ref: 'evt-15', digest: sha256('content 15').toString('hex'), member: 'mzj.welfare', at: '2026-03-01T08:15:03.000Z' });
+  assert.equal(entries[0]!.digest, itemsRoot(events(5, 0)));
+  assert.equal(entries[2]!.items, undefined, 'an append of one item is an entry of one item, as before');
+  const ok = verifyLog(entries, checkpoints, NODE.publicKey, { every: EVERY });
+  assert.deepEqual(ok, { ok: true, entries: 9, checkpoints: 2, head: entries.at(-1)!.hash, items: 27 });
+
+  const check = (es: LogEntry[]) => {
+    const r = verifyLog(es, checkpoints, NODE.publicKey, { every: EVERY });
+    return r.ok ? 'ok' : `${r.reason}@${r.index}`;
+  };
+  const edited = clone(entries);
+  edited[3]!.items![4]!.digest = sha256('edited').toString('hex');
+  assert.equal(check(edited), 'items@3');
+  const removed = clone(entries);
+  removed[3]!.items!.splice(2, 1);
+  assert.equal(check(removed), 'items@3');
+  const added = clone(entries);
+  added[4]!.items!.push({ ref: 'evt-forged', digest: sha256('forged').toString('hex') });
+  assert.equal(check(added), 'items@4');
+  const reordered = clone(entries);
+  reordered[0]!.items!.reverse();
+  assert.equal(check(reordered), 'malformed@0');
+  const member = clone(entries);
+  delete member[1]!.items![2]!.member;
+  assert.equal(check(member), 'items@1');
+  // the items and the digest both changed: the entry's hash no longer matches
+  const redigested = clone(entries);
+  redigested[3]!.items![1]!.digest = sha256('edited').toString('hex');
+  redigested[3]!.digest = itemsRoot(expandItems(redigested[3] as LogEntry & { items: NonNullable<LogEntry['items']> }));
+  assert.equal(check(redigested), 'hash@3');
+  // an item dropped and the entry rehashed (its item count is in the hash): the next link breaks
+  const rehashed = clone(entries);
+  rehashed[6]!.items!.pop();
+  rehashed[6]!.digest = itemsRoot(expandItems(rehashed[6] as LogEntry & { items: NonNullable<LogEntry['items']> }));
+  rehashed[6]!.hash = logEntryHash(rehashed[6]!);
+  assert.equal(check(rehashed), 'link@7');
 });

@@ -40,28 +40,44 @@ function items(n: number, tag: string): LogItem[] {
 
 test('appends (also concurrently), checkpoints, verifies; append-only; edits and a cut tail are found', async () => {
   await setCheckpointEvery(db, 4);
-  const first = await appendLog(db, items(3, 'a'), SIGNER);
-  assert.deepEqual(first.entries.map((e) => e.seq), [1, 2, 3]);
-  await Promise.all(['b', 'c', 'd', 'e', 'f'].map((t) => appendLog(db, items(3, t), SIGNER)));
+  const first = await appendLog(db, items(3, 'a').map((i) => ({ ...i, kind: 'event' as const })), SIGNER);
+  // an append of several items (of one kind) is one entry: its digest the Merkle root of the items
+  assert.deepEqual(first.entries.map((e) => [e.seq, e.items?.length]), [[1, 3]]);
+  const ab = await appendLog(db, items(3, 'b').map((i) => ({ ...i, kind: 'event' as const })), SIGNER);
+  assert.deepEqual(ab.entries.map((e) => [e.seq, e.items?.length]), [[2, 3]]);
+  await Promise.all(['c', 'd', 'e', 'f'].map((t) => appendLog(db, items(2, t).map((i) => ({ ...i, kind: 'receipt' as const })), SIGNER)));
   await db.tx((c) => appendLog(c, items(1, 'g'), SIGNER));
+  // event, receipt, event: three runs of one kind, three entries
+  assert.equal((await appendLog(db, items(3, 'h'), SIGNER)).entries.length, 3);
   await assert.rejects(setCheckpointEvery(db, 8), /fixed/);
 
   const ok = await verifyLogDb(db, NODE.publicKey);
-  assert.deepEqual(ok.ok && [ok.entries, ok.checkpoints], [19, 4]);
-  const seqs = (await db.query<{ seq: number }>('select seq::int as seq from exchange.log_entry order by seq')).rows.map((r) => r.seq);
-  assert.deepEqual(seqs, Array.from({ length: 19 }, (_, i) => i + 1));
+  assert.deepEqual(ok.ok && [ok.entries, ok.checkpoints, ok.items], [10, 2, 3 + 3 + 4 * 2 + 1 + 3]);
+  const seqs = (await db.query<{ seq: number; n: number | null }>('select seq::int as seq, jsonb_array_length(items) as n from exchange.log_entry order by seq')).rows;
+  assert.deepEqual(seqs.map((r) => r.seq), Array.from({ length: seqs.length }, (_, i) => i + 1));
+  assert.equal(seqs.filter((r) => r.n === null).length, 4, 'the appends of one item (and the runs of one) are entries of one item');
 
   await assert.rejects(db.query(`update exchange.log_entry set ref = 'x' where seq = 2`), /append-only/);
   await assert.rejects(db.query('delete from exchange.log_checkpoint where n = 1'), /append-only/);
 
-  // someone past the triggers edits an entry, then cuts the tail
+  // someone past the triggers edits an entry, an item of a batch entry, removes an item, then cuts the tail
+  const last = seqs.length;
   await db.query('alter table exchange.log_entry disable trigger log_entry_append_only');
-  await db.query(`update exchange.log_entry set member = 'mzj.welfare' where seq = 6`);
+  await db.query(`update exchange.log_entry set member = 'mzj.welfare' where seq = $1`, [last]);
   const edited = await verifyLogDb(db, NODE.publicKey);
-  assert.deepEqual(!edited.ok && [edited.reason, edited.index], ['hash', 5]);
-  await db.query(`update exchange.log_entry set member = 'gaj.hukou' where seq = 6`);
+  assert.deepEqual(!edited.ok && [edited.reason, edited.index], ['hash', last - 1]);
+  await db.query(`update exchange.log_entry set member = 'gaj.hukou' where seq = $1`, [last]);
   assert.equal((await verifyLogDb(db, NODE.publicKey)).ok, true);
-  await db.query('delete from exchange.log_entry where seq = 19');
+  const item = await db.query<{ items: unknown }>(`select items from exchange.log_entry where seq = 4`);
+  await db.query(`update exchange.log_entry set items = jsonb_set(items, '{1,digest}', to_jsonb($1::text)) where seq = 4`, [sha256('forged').toString('hex')]);
+  const forged = await verifyLogDb(db, NODE.publicKey);
+  assert.deepEqual(!forged.ok && [forged.reason, forged.seq], ['items', 4]);
+  await db.query(`update exchange.log_entry set items = items - 1 where seq = 4`);
+  const dropped = await verifyLogDb(db, NODE.publicKey);
+  assert.deepEqual(!dropped.ok && [dropped.reason, dropped.seq], ['malformed', 4], 'a batch entry of one item');
+  await db.query(`update exchange.log_entry set items = $1 where seq = 4`, [JSON.stringify(item.rows[0]!.items)]);
+  assert.equal((await verifyLogDb(db, NODE.publicKey)).ok, true);
+  await db.query('delete from exchange.log_entry where seq = $1', [last]);
   const cut = await verifyLogDb(db, NODE.publicKey);
   assert.deepEqual(!cut.ok && cut.reason, 'head');
 });

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 import { ANONYMOUS, type Actor } from '../src/base/identity/policy.ts';
 import { caContextFor, issueCertificate, revokeCertificate, parseCertificate } from '../src/base/identity/ca/index.ts';
-import { signEvent, signBatch, signRequest, verifyReceipt, verifyLogDb, merkleRoot, eventHash, canonicalJson, type UnsignedEvent } from '../src/base/exchange/index.ts';
+import { signEvent, signBatch, signRequest, verifyReceipt, verifyLogDb, merkleRoot, eventHash, canonicalJson, digestOf, sha256, type UnsignedEvent } from '../src/base/exchange/index.ts';
 import { verify, type Alg } from '../src/base/identity/crypto/index.ts';
 
 const OPERATOR: Actor = { kind: 'staff', accountId: '00000000-0000-4000-8000-0000000000ee', name: '交换运维', department: 'SZ-DSJ', post: '工程师', roles: [{ role: 'exchange-operator', scope: null }] };
@@ -94,7 +94,7 @@ before(async () => {
   C = await issue('SZ-WJW', 'births', 'sm2-sm3');
   R = await issue('SZ-RS', 'social', 'ecdsa-p256-sha256');
   await defineResource('population.person', A);
-  await defineResource('health.birth', C);
+  await defineResource('health.birth-test', C);
   await defineResource('population.sensitive', A, 'conditional');
 });
 after(async () => tp?.stop());
@@ -268,8 +268,8 @@ describe('publish and refusals', () => {
   });
 
   it('accepts a batch signed once (SM2) with one receipt over its Merkle root', async () => {
-    const s = await call(B, 'POST', '/api/v1/exchange/subscriptions', { resource: 'health.birth' });
-    const events = Array.from({ length: 50 }, (_, i) => person(C, { idNumber: '320502202601011234', name: `新生儿${i}` }, { resource: 'health.birth', key: `mother-${i % 5}` }));
+    const s = await call(B, 'POST', '/api/v1/exchange/subscriptions', { resource: 'health.birth-test' });
+    const events = Array.from({ length: 50 }, (_, i) => person(C, { idNumber: '320502202601011234', name: `新生儿${i}` }, { resource: 'health.birth-test', key: `mother-${i % 5}` }));
     const batch = signBatch(events, C.key, C.alg);
     const r = await call(C, 'POST', '/api/v1/exchange/events', { batch: batch.header, events: batch.events, proofs: batch.proofs }, { 'content-type': 'application/cloudevents-batch+json' });
     assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -289,6 +289,22 @@ describe('publish and refusals', () => {
     const pulled = await call(B, 'GET', `/api/v1/exchange/subscriptions/${s.json.id}/events?max=100`);
     assert.equal(pulled.json.events.length, 50);
     assert.ok(pulled.json.events.every((x: { proof?: unknown }) => x.proof), 'each carries its inclusion proof');
+    // as published: the header (stored once per batch) and the path (computed from the batch's leaves)
+    const byId = new Map(batch.events.map((e, i) => [e.id, { header: batch.header, ...batch.proofs[i]! }]));
+    for (const x of pulled.json.events) assert.deepEqual(x.proof, byId.get(x.event.id));
+    assert.equal((await tp.platform.ctx.db.query<{ n: number }>(`select count(*)::int as n from exchange.batch where header->>'root' = $1`, [batch.header.root])).rows[0]!.n, 1);
+    const acked = await call(B, 'POST', `/api/v1/exchange/subscriptions/${s.json.id}/ack`, { seqs: pulled.json.events.map((x: { seq: number }) => x.seq) });
+    assert.equal(acked.status < 300, true, JSON.stringify(acked.json));
+    // part of a batch (not all its events, not in order): each path is kept as sent
+    const part = signBatch(events.map((e, i) => ({ ...e, id: `${e.id}-part`, data: { idNumber: '320502202601011234', name: `部分${i}` } })), C.key, C.alg);
+    const pick = [9, 3, 4];
+    const sent = await call(C, 'POST', '/api/v1/exchange/events', { batch: part.header, events: pick.map((i) => part.events[i]), proofs: pick.map((i) => part.proofs[i]) }, { 'content-type': 'application/cloudevents-batch+json' });
+    assert.equal(sent.json.accepted, 3, JSON.stringify(sent.json));
+    const second = await call(B, 'GET', `/api/v1/exchange/subscriptions/${s.json.id}/events?max=100`);
+    assert.deepEqual(
+      second.json.events.map((x: { event: { id: string }; proof: unknown }) => [x.event.id, x.proof]),
+      pick.map((i) => [part.events[i]!.id, { header: part.header, ...part.proofs[i]! }]),
+    );
   });
 });
 
@@ -345,11 +361,57 @@ describe('message log', () => {
     const nodeCert = (await tp.platform.ctx.db.query<{ cert_pem: string }>('select cert_pem from exchange.node where is_self')).rows[0]!.cert_pem;
     const v = await verifyLogDb(tp.platform.ctx.db, parseCertificate(nodeCert).spki);
     assert.equal(v.ok, true, JSON.stringify(v));
-    const { rows } = await tp.platform.ctx.db.query<{ kind: string; n: number }>('select kind, count(*)::int as n from exchange.log_entry group by kind order by kind');
+    // an append of several (a batch published, an acknowledgement of many) is one entry holding them all
+    const { rows } = await tp.platform.ctx.db.query<{ kind: string; n: number; entries: number }>(
+      'select kind, sum(coalesce(jsonb_array_length(items), 1))::int as n, count(*)::int as entries from exchange.log_entry group by kind order by kind',
+    );
     const counts = Object.fromEntries(rows.map((r) => [r.kind, r.n]));
     const messages = (await tp.platform.ctx.db.query<{ n: number }>('select count(*)::int as n from exchange.message')).rows[0]!.n;
     assert.equal(counts.event, messages);
     assert.ok((counts.receipt ?? 0) > 0);
+    assert.ok(rows.find((r) => r.kind === 'event')!.entries < messages, 'batches are one entry each');
+    assert.equal(v.ok && v.items, rows.reduce((a, r) => a + r.n, 0));
+  });
+
+  it('finds a stored message whose event, data or digest was changed, and a changed receipt', async () => {
+    const db = tp.platform.ctx.db;
+    const nodeCert = (await db.query<{ cert_pem: string }>('select cert_pem from exchange.node where is_self')).rows[0]!.cert_pem;
+    const verifyNow = () => verifyLogDb(db, parseCertificate(nodeCert).spki);
+    // a message published in a batch, and one published alone
+    for (const which of ['in a batch', 'alone']) {
+      const m = (await db.query<{ seq: string; event: string; digest: string }>(
+        `select m.seq, m.event, m.digest from exchange.message m
+          where ${which === 'alone' ? 'not' : ''} exists (select 1 from exchange.log_entry l where l.items @> jsonb_build_array(jsonb_build_object('ref', m.id)))
+          order by m.seq limit 1`,
+      )).rows[0]!;
+      assert.ok(m, which);
+      const e = JSON.parse(m.event);
+      const tampered = async (event: string, digest: string, detail: RegExp) => {
+        await db.query('update exchange.message set event = $2, digest = $3 where seq = $1', [m.seq, event, digest]);
+        const r = await verifyNow();
+        assert.deepEqual(!r.ok && [r.reason, r.message], ['message', Number(m.seq)], which);
+        assert.match((!r.ok && r.detail) || '', detail);
+      };
+      await tampered(JSON.stringify({ ...e, subject: 'changed' }), m.digest, /not in the log/);
+      await tampered(m.event, sha256('other').toString('hex'), /digest is not its event/);
+      const data = { ...e.data, name: '改过的' };
+      await tampered(JSON.stringify({ ...e, data }), m.digest, /data does not match/);
+      await tampered(JSON.stringify({ ...e, data, gusudigest: digestOf(data) }), digestOf(data), /not in the log/);
+      await db.query('update exchange.message set event = $2, digest = $3 where seq = $1', [m.seq, m.event, m.digest]);
+      assert.equal((await verifyNow()).ok, true);
+    }
+    // a receipt changed in its batch entry
+    const r = (await db.query<{ seq: string; items: unknown }>(`select seq, items from exchange.log_entry where kind = 'receipt' and items is not null order by seq limit 1`)).rows[0]!;
+    await db.query('alter table exchange.log_entry disable trigger log_entry_append_only');
+    try {
+      await db.query(`update exchange.log_entry set items = jsonb_set(items, '{0,digest}', to_jsonb($2::text)) where seq = $1`, [r.seq, sha256('forged receipt').toString('hex')]);
+      const broken = await verifyNow();
+      assert.deepEqual(!broken.ok && [broken.reason, broken.seq], ['items', Number(r.seq)]);
+      await db.query('update exchange.log_entry set items = $2 where seq = $1', [r.seq, JSON.stringify(r.items)]);
+    } finally {
+      await db.query('alter table exchange.log_entry enable trigger log_entry_append_only');
+    }
+    assert.equal((await verifyNow()).ok, true);
   });
 });
 
@@ -434,7 +496,7 @@ describe('GovStack Information Mediator pub/sub', () => {
     assert.equal(sub.status, 200, JSON.stringify(sub.json));
     assert.equal(sub.json.delivery, 'PULL');
     assert.equal((await call(B, 'POST', `${room}/api/v1/subs/health.newbirth`, { eventType: 'health.newbirth' })).status, 409);
-    assert.equal((await call(B, 'GET', `${room}/api/v1/subs`)).json.length, 2, 'health.birth (above) and health.newbirth');
+    assert.equal((await call(B, 'GET', `${room}/api/v1/subs`)).json.length, 2, 'health.birth-test (above) and health.newbirth');
     assert.equal((await call(B, 'GET', `${room}/pull/v1/health.newbirth`)).status, 404, 'nothing yet');
 
     const event = { dateTime: '2026-11-28T09:25:00+08:00', gender: 'F', mother: '合成数据 母亲', place: '苏州市立医院' };

@@ -475,8 +475,12 @@ async function operatorSide(sub: string, rest: string[], config: Config): Promis
         const spki = parseCertificate(self.cert_pem).spki;
         const r = await verifyLogDb(db, spki);
         if (r.ok) {
-          out(`ok: ${r.entries} entries, ${r.checkpoints} checkpoints\n`);
+          out(`ok: ${r.entries} entries (${r.items} messages and receipts), ${r.checkpoints} checkpoints\n`);
           return 0;
+        }
+        if (r.reason === 'message') {
+          out(`message log BROKEN: message ${r.message}: ${r.detail}\n`);
+          return 1;
         }
         const where = r.seq !== null ? `seq ${r.seq}` : `entry ${r.index + 1}`;
         out(`message log BROKEN at ${where}${r.checkpoint !== undefined ? ` (checkpoint ${r.checkpoint})` : ''}: ${r.reason}\n`);

@@ -10,7 +10,8 @@ import { appendLog } from './store.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 import type { SubscriptionRow } from './registry.ts';
 import type { LogItem } from './log.ts';
-import type { StoredMessage } from './publish.ts';
+import { withBatchHeaders, type StoredMessage } from './publish.ts';
+import { viewFor } from './view.ts';
 
 export const SWEEP_JOB = 'exchange.sweep';
 /** the default sweep period (GUSU_EXCHANGE_SWEEP_MS) */
@@ -66,11 +67,11 @@ export async function claim(c: Queryable, rt: ExchangeRuntime, subscription: str
 
 async function messagesOf(q: Queryable, seqs: readonly number[]): Promise<(StoredMessage & { seq: number })[]> {
   if (seqs.length === 0) return [];
-  const { rows } = await q.query<{ seq: string; source: string; id: string; member: string; resource: string; key: string | null; digest: string; event: string; proof: StoredMessage['proof']; origin: string; received_at: Date }>(
-    `select seq, source, id, member, resource, key, digest, event, proof, origin, received_at from exchange.message where seq = any($1::bigint[]) order by seq`,
+  const { rows } = await q.query<{ seq: string; source: string; id: string; member: string; resource: string; key: string | null; digest: string; event: string; proof: StoredMessage['proof']; batch: string | null; origin: string; received_at: Date }>(
+    `select seq, source, id, member, resource, key, digest, event, proof, batch, origin, received_at from exchange.message where seq = any($1::bigint[]) order by seq`,
     [seqs],
   );
-  return rows.map((r) => ({ ...r, seq: Number(r.seq), hash: '', time: r.received_at.toISOString() }));
+  return (await withBatchHeaders(q, rows)).map((r) => ({ ...r, seq: Number(r.seq), hash: '', time: r.received_at.toISOString() }));
 }
 
 /** A member's pull: waits up to waitMs for the first message, then returns what is deliverable. */
@@ -80,7 +81,9 @@ export async function pull(rt: ExchangeRuntime, sub: SubscriptionRow, max: numbe
     const claimed = await rt.db.tx((c) => claim(c, rt, sub.id, max, rt.cfg.leaseSeconds));
     if (claimed.length) {
       const msgs = await messagesOf(rt.db, claimed.map((x) => x.seq));
-      return msgs.map((m) => ({ seq: m.seq, event: JSON.parse(m.event), ...(m.proof ? { proof: m.proof } : {}) }));
+      // sharing agreements: only what the member's department may receive, cut to the granted items
+      const { deliver } = await viewFor(rt, sub, msgs.map((m) => ({ seq: m.seq, event: JSON.parse(m.event), ...(m.proof ? { proof: m.proof } : {}) })));
+      return deliver;
     }
     const left = until - Date.now();
     if (left <= 0 || rt.stopped) return [];
@@ -193,7 +196,9 @@ export async function pushOnce(rt: ExchangeRuntime, subscription: string): Promi
     });
   } else {
     url = sub.push_url;
-    body = JSON.stringify({ subscription: sub.id, events: msgs.map((m) => ({ seq: m.seq, event: JSON.parse(m.event), ...(m.proof ? { proof: m.proof } : {}) })) });
+    const { deliver } = await viewFor(rt, sub, msgs.map((m) => ({ seq: m.seq, event: JSON.parse(m.event), ...(m.proof ? { proof: m.proof } : {}) })));
+    if (deliver.length === 0) return 0; // refused by the catalog: marked, logged, subscription cancelled
+    body = JSON.stringify({ subscription: sub.id, events: deliver });
   }
   let error: string | null = null;
   const refused = new Map<number, string>();

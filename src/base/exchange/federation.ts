@@ -100,7 +100,7 @@ export async function ingestFederated(rt: ExchangeRuntime, from: string, body: u
   if (msgs.length === 0) return { accepted: 0, duplicates: 0, refused };
   try {
     const stored = await rt.db.tx((c) => storeMessages(c, rt, msgs, from));
-    afterCommit(rt, stored.subscriptions);
+    afterCommit(rt, stored.subscriptions, msgs);
     const duplicates = stored.seqs.filter((s) => s.duplicate).length;
     return { accepted: stored.seqs.length - duplicates, duplicates, refused };
   } catch (err) {

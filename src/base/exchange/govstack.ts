@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ModuleContext } from '../../module.ts';
 import { problem } from '../../http/problems.ts';
 import { ack, pull } from './delivery.ts';
-import { publish, type RequestProof } from './publish.ts';
+import { publish, withBatchHeaders, type RequestProof } from './publish.ts';
 import { cancelSubscription, getResource, getSubscription, memberSubscriptions, saveResource, subscribe, MEMBER_ID, ExchangeError, type MemberKey, type ResourceRow, type SubscriptionRow } from './registry.ts';
 import { asMember, toProblem } from './routes.ts';
 import type { ExchangeRuntime } from './runtime.ts';
@@ -136,10 +136,10 @@ export function govstackRoutes(app: FastifyInstance, ctx: ModuleContext, runtime
   const publishedBy = async (rt: ExchangeRuntime, req: FastifyRequest, member: MemberKey) => {
     const p = req.params as RoomParams;
     const r = await eventTypeIn(rt, roomOf(req), p.eventType);
-    const { rows } = await rt.db.query<{ seq: string; event: string; proof: unknown }>(
-      `select seq, event, proof from exchange.message where id = $1 and resource = $2 and member = $3 order by seq limit 1`,
+    const { rows } = await rt.db.query<{ seq: string; event: string; proof: unknown; batch: string | null }>(
+      `select seq, event, proof, batch from exchange.message where id = $1 and resource = $2 and member = $3 order by seq limit 1`,
       [String(p.eventId).slice(0, 200), r.id, member.member.id],
-    );
+    ).then(async (x) => ({ rows: await withBatchHeaders(rt.db, x.rows) }));
     if (!rows[0]) throw problem('not-found', `no event ${String(p.eventId).slice(0, 200)} of ${member.member.id} in ${r.id}`, { reason: 'unknown-event' });
     return rows[0];
   };

@@ -1,9 +1,13 @@
-// The exchange message log as pure functions over entries: every message and receipt is an entry
-// linked to the previous one by hash (as the audit chain links its entries: SHA-256 over a canonical
-// JSON of every field but the entry's own hash), and every `every` entries a checkpoint signed by the
-// node: the Merkle root (RFC 6962) of that run of entry hashes plus the previous checkpoint's hash.
-// The chain finds an edited, inserted or deleted entry; the signed checkpoints find a chain that was
-// rewritten from some point on with recomputed hashes (that needs the node key).
+// The exchange message log as pure functions over entries: every append is an entry linked to the
+// previous one by hash (as the audit chain links its entries: SHA-256 over a canonical JSON of every
+// field but the entry's own hash), and every `every` entries a checkpoint signed by the node: the
+// Merkle root (RFC 6962) of that run of entry hashes plus the previous checkpoint's hash.
+// An append of one message or receipt is one entry holding it; an append of several (a published
+// batch, an acknowledgement of many) is ONE entry holding them all as `items`, its digest the Merkle
+// root of the items (each leaf the canonical JSON of the whole item), so a batch costs one entry.
+// The chain finds an edited, inserted or deleted entry, the root an edited, added or removed item;
+// the signed checkpoints find a chain that was rewritten from some point on with recomputed hashes
+// (that needs the node key).
 import type { KeyObject } from 'node:crypto';
 import { isAlg, sign, verify, type Alg } from '../identity/crypto/index.ts';
 import { canonicalJson, sha256 } from './canonical.ts';
@@ -25,11 +29,27 @@ export interface LogItem {
   at: string;
 }
 
+/**
+ * An item of a batch entry as stored: its ref and digest, and its member and time only where they
+ * differ from the entry's (the entry's kind, member and at are those of its first item).
+ */
+export interface LogEntryItem {
+  ref: string;
+  digest: string;
+  member?: string;
+  at?: string;
+}
+
 export interface LogEntry extends LogItem {
   /** 1, 2, 3, ... */
   seq: number;
   prevHash: string;
   hash: string;
+  /**
+   * a batch entry (an append of several items of one kind): the items, and `digest` is their Merkle
+   * root (itemsRoot); absent or null for an entry of one item, whose digest is the item's
+   */
+  items?: LogEntryItem[] | null;
 }
 
 export interface Checkpoint {
@@ -49,11 +69,41 @@ export interface Checkpoint {
 }
 
 export type LogVerifyResult =
-  | { ok: true; entries: number; checkpoints: number; head: string }
-  | { ok: false; index: number; seq: number | null; checkpoint?: number; reason: 'seq' | 'hash' | 'link' | 'head' | 'checkpoint-missing' | 'checkpoint-range' | 'checkpoint-root' | 'checkpoint-link' | 'checkpoint-signature' | 'malformed' };
+  | { ok: true; entries: number; checkpoints: number; head: string; /** messages and receipts in the entries */ items: number }
+  | {
+      ok: false;
+      index: number;
+      seq: number | null;
+      checkpoint?: number;
+      /** 'items': a batch entry's items do not hash to its digest; 'message': a stored message is not (as stored) in the log (verifyLogDb) */
+      reason: 'seq' | 'hash' | 'link' | 'head' | 'items' | 'message' | 'checkpoint-missing' | 'checkpoint-range' | 'checkpoint-root' | 'checkpoint-link' | 'checkpoint-signature' | 'malformed';
+      /** reason 'message': the message's seq in exchange.message, and what is wrong with it */
+      message?: number;
+      detail?: string;
+    };
 
+/** The hash of an entry; a batch entry's also covers its number of items. */
 export function entryHash(e: Omit<LogEntry, 'hash'>): string {
-  return sha256(canonicalJson({ kind: e.kind, ref: e.ref, member: e.member, digest: e.digest, at: e.at, seq: e.seq, prevHash: e.prevHash })).toString('hex');
+  const base = { kind: e.kind, ref: e.ref, member: e.member, digest: e.digest, at: e.at, seq: e.seq, prevHash: e.prevHash };
+  return sha256(canonicalJson(e.items ? { ...base, n: e.items.length } : base)).toString('hex');
+}
+
+/** The full items of a batch entry (its stored items with the entry's kind, and member and at where omitted). */
+export function expandItems(e: Pick<LogEntry, 'kind' | 'member' | 'at'> & { items: readonly LogEntryItem[] }): LogItem[] {
+  return e.items.map((i) => ({ kind: e.kind, ref: i.ref, member: i.member ?? e.member, digest: i.digest, at: i.at ?? e.at }));
+}
+
+/** A batch entry's digest: the Merkle root (RFC 6962) of its items, each leaf the canonical JSON of the whole item. */
+export function itemsRoot(items: readonly LogItem[]): string {
+  return merkleRoot(items.map((i) => Buffer.from(canonicalJson({ kind: i.kind, ref: i.ref, member: i.member, digest: i.digest, at: i.at })))).toString('hex');
+}
+
+/** What an append of these items (all of one kind) logs as one entry, before seq and hashes. */
+function entryBody(items: readonly LogItem[]): Pick<LogEntry, 'kind' | 'ref' | 'member' | 'digest' | 'at' | 'items'> {
+  const first = items[0]!;
+  if (items.length === 1) return { kind: first.kind, ref: first.ref, member: first.member, digest: first.digest, at: first.at };
+  const stored = items.map((i): LogEntryItem => ({ ref: i.ref, digest: i.digest, ...(i.member !== first.member ? { member: i.member } : {}), ...(i.at !== first.at ? { at: i.at } : {}) }));
+  return { kind: first.kind, ref: first.ref, member: first.member, digest: itemsRoot(items), at: first.at, items: stored };
 }
 
 export function checkpointSigningInput(c: Omit<Checkpoint, 'hash' | 'sig'>): string {
@@ -72,7 +122,9 @@ export interface AppendOptions {
 
 /**
  * Appends items after the log (entries and checkpoints so far); returns only the new entries and
- * the new checkpoints, signed with the node's key. Needs only the entries since the last checkpoint.
+ * the new checkpoints, signed with the node's key. Needs only the entries since the last checkpoint
+ * (their seq and hash). One entry per run of items of the same kind: for an append of one kind (what
+ * the node makes: a publish's events, an acknowledgement's receipts), one entry.
  */
 export function appendEntries(
   log: { entries: readonly LogEntry[]; checkpoints: readonly Checkpoint[] },
@@ -87,9 +139,15 @@ export function appendEntries(
   const newEntries: LogEntry[] = [];
   const newCheckpoints: Checkpoint[] = [];
   let lastCp = log.checkpoints.at(-1);
+  const runs: LogItem[][] = [];
   for (const item of items) {
+    const run = runs.at(-1);
+    if (run && run[0]!.kind === item.kind) run.push(item);
+    else runs.push([item]);
+  }
+  for (const run of runs) {
     const prev = all.at(-1);
-    const base = { kind: item.kind, ref: item.ref, member: item.member, digest: item.digest, at: item.at, seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? GENESIS_HASH };
+    const base = { ...entryBody(run), seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? GENESIS_HASH };
     const entry: LogEntry = { ...base, hash: entryHash(base) };
     all.push(entry);
     newEntries.push(entry);
@@ -108,14 +166,16 @@ export function appendEntries(
 }
 
 /**
- * Verifies the whole log from seq 1: each entry's hash and link, then each checkpoint's range, root,
- * link and signature under the node's public key. Reports the first broken entry (index into entries).
+ * Verifies the whole log from seq 1: each entry's hash and link (and a batch entry's items against its
+ * digest), then each checkpoint's range, root, link and signature under the node's public key.
+ * Reports the first broken entry (index into entries).
  * Entries after the last checkpoint are covered by the chain only: a truncated tail is evident only
  * against a head (hash) kept elsewhere — compare the returned head.
  */
 export function verifyLog(entries: readonly LogEntry[], checkpoints: readonly Checkpoint[], publicKey: string | Uint8Array | KeyObject, opts: { every?: number } = {}): LogVerifyResult {
   const every = opts.every ?? DEFAULT_CHECKPOINT_EVERY;
   let prev = GENESIS_HASH;
+  let items = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     if (!e || typeof e !== 'object') return { ok: false, index: i, seq: null, reason: 'malformed' };
@@ -126,6 +186,19 @@ export function verifyLog(entries: readonly LogEntry[], checkpoints: readonly Ch
     } catch {
       return { ok: false, index: i, seq: e.seq, reason: 'malformed' };
     }
+    if (e.items) {
+      let root: string;
+      try {
+        if (!Array.isArray(e.items) || e.items.length < 2) throw new TypeError('a batch entry has two items or more');
+        const full = expandItems(e as LogEntry & { items: LogEntryItem[] });
+        if (full[0]!.member !== e.member || full[0]!.at !== e.at || full[0]!.ref !== e.ref) throw new TypeError('the entry is not named by its first item');
+        root = itemsRoot(full);
+      } catch {
+        return { ok: false, index: i, seq: e.seq, reason: 'malformed' };
+      }
+      if (root !== e.digest) return { ok: false, index: i, seq: e.seq, reason: 'items' };
+      items += e.items.length;
+    } else items++;
     if (h !== e.hash) return { ok: false, index: i, seq: e.seq, reason: 'hash' };
     if (e.prevHash !== prev) return { ok: false, index: i, seq: e.seq, reason: 'link' };
     prev = e.hash;
@@ -151,5 +224,5 @@ export function verifyLog(entries: readonly LogEntry[], checkpoints: readonly Ch
     if (!isAlg(cp.alg) || sha256(input).toString('hex') !== cp.hash || typeof cp.sig !== 'string' || !verify(cp.alg, publicKey, input, Buffer.from(cp.sig, 'base64url'))) return fail('checkpoint-signature');
     prevCp = cp.hash;
   }
-  return { ok: true, entries: entries.length, checkpoints: checkpoints.length, head: prev };
+  return { ok: true, entries: entries.length, checkpoints: checkpoints.length, head: prev, items };
 }

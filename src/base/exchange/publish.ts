@@ -8,15 +8,16 @@ import type { Queryable } from '../../db/index.ts';
 import { sign, verify, type Alg } from '../identity/crypto/index.ts';
 import type { KeyObject } from 'node:crypto';
 import { bodyDigest, verifyRequestSignature } from './auth.ts';
-import { canonicalJson, digestOf } from './canonical.ts';
+import { canonicalJson, digestOf, sha256 } from './canonical.ts';
 import { eventHash, parseEvent, verifySealed, type ExchangeEvent } from './envelope.ts';
 import { verifyBatchedParsed, type BatchHeader, type InclusionProof } from './batch.ts';
 // a record of a bulk batch: the member-signed batch header, the record and its inclusion path (bulk-format.ts checkBulkProof)
 import type { BulkProof } from './bulk-format.ts';
-import { merkleRoot } from './merkle.ts';
+import { merkleRoot, merkleTree } from './merkle.ts';
 import { makeReceipt, type Receipt } from './receipt.ts';
 import { appendLog } from './store.ts';
 import { ExchangeError, type MemberKey } from './registry.ts';
+import { noteArrivals } from './view.ts';
 import type { ExchangeRuntime } from './runtime.ts';
 import { kickPush } from './delivery.ts';
 import type { LogItem } from './log.ts';
@@ -90,14 +91,85 @@ export interface StoreResult {
   subscriptions: { id: string; push: boolean }[];
 }
 
+/** the proof fields that hold a signed header shared by many messages: a batch's, a bulk file's */
+const HEADER_FIELDS = ['header', 'bulk'] as const;
+type HeaderField = (typeof HEADER_FIELDS)[number];
+
+/**
+ * Each message's proof as stored (JSON text, without its batch header) and the key of that header,
+ * and the distinct headers to store once (exchange.batch). `leaves`: for a batch header (by identity)
+ * whose events all came in order, their hashes (32 bytes each): stored with the header, and its
+ * messages' proofs hold no path (withBatchHeaders computes it). The key is the SHA-256 of the field,
+ * the header's JSON and whether the leaves are kept.
+ */
+function splitProofs(msgs: readonly StoredMessage[], leaves?: ReadonlyMap<object, Buffer>): { proofs: (string | null)[]; keys: (string | null)[]; headers: { key: string; field: HeaderField; header: string; leaves: Buffer | null }[] } {
+  const known = new Map<object, string>();
+  const headers = new Map<string, { key: string; field: HeaderField; header: string; leaves: Buffer | null }>();
+  const proofs: (string | null)[] = [];
+  const keys: (string | null)[] = [];
+  for (const m of msgs) {
+    const p = m.proof as Record<string, unknown> | null;
+    const field = p && typeof p === 'object' ? HEADER_FIELDS.find((f) => p[f] && typeof p[f] === 'object' && !Array.isArray(p[f])) : undefined;
+    if (!p || !field) {
+      proofs.push(p ? JSON.stringify(p) : null);
+      keys.push(null);
+      continue;
+    }
+    const header = p[field] as object;
+    let key = known.get(header);
+    if (key === undefined) {
+      const text = JSON.stringify(header);
+      const kept = (field === 'header' && leaves?.get(header)) || null;
+      key = sha256(`${field}\n${text}${kept ? '\nleaves' : ''}`).toString('hex');
+      known.set(header, key);
+      if (!headers.has(key)) headers.set(key, { key, field, header: text, leaves: kept });
+    }
+    const { [field]: _header, ...rest } = p;
+    if (!('path' in rest) && !headers.get(key)!.leaves) throw new Error(`message ${m.id}: a batch proof without a path, and no leaves to compute it`);
+    proofs.push(JSON.stringify(rest));
+    keys.push(key);
+  }
+  return { proofs, keys, headers: [...headers.values()] };
+}
+
+/**
+ * Puts each message's batch header (exchange.batch) back into its proof, and its inclusion path where
+ * the batch's leaves were kept: the proof as it was published.
+ */
+export async function withBatchHeaders<T extends { proof: unknown; batch: string | null }>(q: Queryable, rows: T[]): Promise<(Omit<T, 'batch'> & { proof: MessageProof | null })[]> {
+  const keys = [...new Set(rows.map((r) => r.batch).filter((k): k is string => k !== null))];
+  const headers = new Map<string, { field: string; header: unknown; leaves: Buffer | null; paths?: string[][] }>();
+  if (keys.length) {
+    const { rows: found } = await q.query<{ key: string; field: string; header: unknown; leaves: Buffer | null }>('select key, field, header, leaves from exchange.batch where key = any($1::text[])', [keys]);
+    for (const h of found) headers.set(h.key, h);
+  }
+  return rows.map(({ batch, ...r }) => {
+    if (batch === null) return { ...r, proof: r.proof as MessageProof | null };
+    const h = headers.get(batch);
+    if (!h) throw new Error(`the batch header ${batch} of a stored message is missing`);
+    const rest = r.proof as { index: number; path?: string[] };
+    if (rest.path === undefined && h.leaves) {
+      h.paths ??= merkleTree(Array.from({ length: h.leaves.length / 32 }, (_, i) => h.leaves!.subarray(i * 32, i * 32 + 32))).proofs.map((p) => p.map((b) => b.toString('hex')));
+      return { ...r, proof: { [h.field]: h.header, index: rest.index, path: h.paths[rest.index]! } as MessageProof };
+    }
+    return { ...r, proof: { [h.field]: h.header, ...rest } as MessageProof };
+  });
+}
+
 /**
  * Stores messages, refuses replays, fans out and logs, inside the caller's transaction.
  * `via`: the peer node that forwarded them (null for a local member); never sent back there.
  */
-export async function storeMessages(c: Queryable, rt: ExchangeRuntime, msgs: readonly StoredMessage[], via: string | null): Promise<StoreResult> {
+export async function storeMessages(c: Queryable, rt: ExchangeRuntime, msgs: readonly StoredMessage[], via: string | null, leaves?: ReadonlyMap<object, Buffer>): Promise<StoreResult> {
+  // a batch's (or bulk file's) signed header once in exchange.batch; each message keeps the rest of its proof
+  const split = splitProofs(msgs, leaves);
   const inserted = await c.query<{ seq: string; source: string; id: string }>(
-    `insert into exchange.message (source, id, member, resource, key, digest, event, proof, origin, via)
-     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[])
+    `with b as (
+       insert into exchange.batch (key, field, header, leaves)
+       select * from unnest($11::text[], $12::text[], $13::jsonb[], $15::bytea[])
+       on conflict (key) do nothing)
+     insert into exchange.message (source, id, member, resource, key, digest, event, proof, batch, origin, via)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[], $14::text[])
      on conflict (source, id) do nothing
      returning seq, source, id`,
     [
@@ -108,9 +180,14 @@ export async function storeMessages(c: Queryable, rt: ExchangeRuntime, msgs: rea
       msgs.map((m) => m.key),
       msgs.map((m) => m.digest),
       msgs.map((m) => m.event),
-      msgs.map((m) => (m.proof ? JSON.stringify(m.proof) : null)),
+      split.proofs,
+      split.keys,
       msgs.map((m) => m.origin),
+      split.headers.map((h) => h.key),
+      split.headers.map((h) => h.field),
+      split.headers.map((h) => h.header),
       msgs.map(() => via),
+      split.headers.map((h) => h.leaves),
     ],
   );
   const fresh = new Map<string, number>();
@@ -165,9 +242,11 @@ export async function storeMessages(c: Queryable, rt: ExchangeRuntime, msgs: rea
 }
 
 /** After a commit: wake waiting pulls and push pumps in this process. */
-export function afterCommit(rt: ExchangeRuntime, subs: StoreResult['subscriptions']): void {
+export function afterCommit(rt: ExchangeRuntime, subs: StoreResult['subscriptions'], arrived: readonly { resource: string }[] = []): void {
   rt.waiters.wake(subs.map((s) => s.id));
   for (const s of subs) if (s.push) kickPush(rt, s.id);
+  // the catalog's freshness: data arrived for these resources (best effort, throttled)
+  if (arrived.length) noteArrivals(rt, arrived);
 }
 
 export interface PublishInput {
@@ -227,6 +306,9 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
   const msgs: StoredMessage[] = [];
   const events: ExchangeEvent[] = [];
   const now = new Date().toISOString();
+  // the whole batch, in order: its leaves are the events' hashes, stored once with the header (each
+  // message's inclusion path is computed from them when it is read, not stored with it)
+  const whole = !!input.batch && input.batch.header.size === input.events.length && input.batch.proofs.every((p, i) => p?.index === i);
   for (const [i, raw] of input.events.entries()) {
     const index = input.events.length > 1 || input.batch ? i : null;
     const parsed = parseEvent(raw, { maxBytes: rt.cfg.maxEventBytes });
@@ -248,7 +330,11 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
         ? verifySealed(e, publisher.publicKey, () => checkRequestProof(e, input.attested!, publisher.alg, publisher.publicKey))
         : verifySealed(e, publisher.publicKey, (signingInput) => verifyOne(publisher, signingInput, e.gususig!));
     if (!v.ok) return fail(v.reason, `event ${i}: ${v.detail}`, index, e.id);
-    const proof: MessageProof | null = input.batch ? { header: input.batch.header, index: input.batch.proofs[i]!.index, path: input.batch.proofs[i]!.path } : (input.attested ?? null);
+    const proof: MessageProof | null = input.batch
+      ? whole
+        ? ({ header: input.batch.header, index: i } as MessageProof)
+        : { header: input.batch.header, index: input.batch.proofs[i]!.index, path: input.batch.proofs[i]!.path }
+      : (input.attested ?? null);
     msgs.push({
       source: e.source,
       id: e.id,
@@ -267,7 +353,8 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
 
   let stored: StoreResult;
   try {
-    stored = await rt.db.tx((c) => storeMessages(c, rt, msgs, null));
+    const leaves = whole ? new Map([[input.batch!.header as object, Buffer.concat(msgs.map((m) => Buffer.from(m.hash, 'hex')))]]) : undefined;
+    stored = await rt.db.tx((c) => storeMessages(c, rt, msgs, null, leaves));
   } catch (err) {
     if (err instanceof ExchangeError) {
       const idx = typeof err.extra.index === 'number' ? err.extra.index : null;
@@ -275,7 +362,7 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
     }
     throw err;
   }
-  afterCommit(rt, stored.subscriptions);
+  afterCommit(rt, stored.subscriptions, msgs);
 
   const duplicates = stored.seqs.filter((s) => s.duplicate).length;
   const accepted = stored.seqs.length - duplicates;
@@ -291,8 +378,8 @@ export async function publish(rt: ExchangeRuntime, publisher: MemberKey, input: 
     size: events.length,
     // each event verified at index i of a tree of this size under the signed root: that root is the root of what was sent
     root:
-      input.batch && input.batch.header.size === msgs.length && input.batch.proofs.every((p, i) => p.index === i)
-        ? input.batch.header.root
+      whole
+        ? input.batch!.header.root
         : merkleRoot(msgs.map((m) => Buffer.from(m.hash, 'hex'))).toString('hex'),
     accepted,
     duplicates,
