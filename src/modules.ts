@@ -1,6 +1,7 @@
 // Every module of the platform, in dependency order (lower layers first): migrations run and
 // start hooks fire in this order.
 import type { GusuModule } from './module.ts';
+import { fusionModule } from './base/registries/fusion/index.ts';
 import { populationModule } from './base/registries/population/index.ts';
 import { legalEntityModule } from './base/registries/legal-entity/index.ts';
 import { demoModule } from './demo/index.ts';
@@ -18,6 +19,8 @@ import { catalogModule } from './base/catalog/index.ts';
 
 export const MODULES: readonly GusuModule[] = [
   auditModule,
+  // 数据融合: the tables of the one fusion engine both base registries use
+  fusionModule,
   populationModule,
   legalEntityModule,
   caModule,
