@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { Queryable } from '../../../db/index.ts';
 import { copyRows } from '../../../db/copy.ts';
 import type { GusuModule } from '../../../module.ts';
+import { linkCommand } from '../linkage/index.ts';
 
 // segments (declared filters as SQL for insert ... select) and the attributes a notice needs
 export * from './segment.ts';
@@ -75,4 +76,6 @@ export async function personCountsByCounty(db: Queryable): Promise<{ countyCode:
 export const populationModule: GusuModule = {
   name: 'population',
   migrations: path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+  // `gusu link`: the record-linkage engine over CSV files (src/base/registries/linkage)
+  commands: { link: linkCommand },
 };
