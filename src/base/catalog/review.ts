@@ -2,7 +2,8 @@
 // a city-profile definition): a user task for the provider department with a deadline, then the
 // service task below records the outcome as the agreement.
 import type { ModuleContext } from '../../module.ts';
-import { registerServiceHandler, startInstance, type Engine } from '../workflow/index.ts';
+import { startInstance, type Engine } from '../workflow/index.ts';
+import { registerServiceHandler } from '../workflow/handlers.ts';
 import { AGREEMENT_PROCESS, decideAgreement, getAgreement, setProcessInstance, type Agreement, type Decision } from './agreements.ts';
 
 export const DECISION_HANDLER = 'catalog.apply-agreement-decision';

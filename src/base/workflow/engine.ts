@@ -12,6 +12,7 @@ import { auditActorOf } from '../identity/index.ts';
 import type { Actor } from '../identity/policy.ts';
 import type { Text } from '../../http/i18n.ts';
 import { addDuration, remindAt, type WorkingCalendar } from './calendar.ts';
+import { serviceHandler, serviceHandlerNames } from './handlers.ts';
 import { condition, evaluate } from './expr.ts';
 import { compileModel, validateModel, variableRef, type Assignee, type CompiledModel, type ProcessModel, type UserTaskNode, type ValidationContext } from './model.ts';
 
@@ -30,22 +31,7 @@ export class WorkflowError extends Error {
   }
 }
 
-export type ServiceHandler = (input: Record<string, unknown>, call: { instanceId: string; businessKey: string | null; variables: Readonly<Record<string, unknown>>; db: Db }) => Promise<Record<string, unknown> | void>;
-
-const serviceHandlers = new Map<string, ServiceHandler>();
-
-/** Service handlers are code, registered by name; a definition refers to them by that name. */
-export function registerServiceHandler(name: string, fn: ServiceHandler): void {
-  if (!/^[a-z][a-z0-9.-]{0,63}$/.test(name)) throw new Error(`service handler name ${JSON.stringify(name)}: lower-case words, dots and dashes`);
-  serviceHandlers.set(name, fn);
-}
-export function serviceHandlerNames(): ReadonlySet<string> {
-  return new Set(serviceHandlers.keys());
-}
-
-// two built-ins: set variables from the task's input, and do nothing (a placeholder step)
-registerServiceHandler('set-variables', async (input) => input);
-registerServiceHandler('noop', async () => undefined);
+export { registerServiceHandler, serviceHandlerNames, type ServiceHandler } from './handlers.ts';
 
 /** Who gets told about a task: the engine calls this inside its transaction (a notice is queued, not sent). */
 export interface TaskNotice {
@@ -585,7 +571,7 @@ export async function runServiceTask(engine: Engine, p: { instanceId: string; to
   const model0 = await definitionModel(engine, engine.db, inst0.definition_id);
   const node = model0.nodes.get(inst0.node_id);
   if (!node || node.type !== 'serviceTask') return 'stale';
-  const handler = serviceHandlers.get(node.handler);
+  const handler = serviceHandler(node.handler);
   const input: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(node.input ?? {})) {
     const ref = typeof v === 'string' ? variableRef(v) : null;

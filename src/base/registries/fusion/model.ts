@@ -80,6 +80,8 @@ export const RegistrySchema = Type.Object(
     /** field -> source ids, most authoritative first; a group [a, b] ranks equally (recency decides); "*" is every other source */
     survivorship: Type.Record(Name, Type.Array(Type.Union([Id, Type.Literal('*'), Type.Array(Id, { minItems: 2 })]), { minItems: 1 })),
     events: Type.Optional(Type.Array(EventRuleSchema, { maxItems: 50 })),
+    /** the catalog entry that governs reads of the registry: its items are the fields a department may read under its grant */
+    catalogEntry: Type.Optional(Type.String({ pattern: '^[1-3][0-9]{5}([0-9]{2})?/[0-9]{6}$' })),
     /** the exchange resource the registry publishes life events on */
     eventResource: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9-]*(\\.[a-z0-9][a-z0-9-]*)+$' })),
   },

@@ -6,10 +6,15 @@ import type pg from 'pg';
 import type { Queryable } from '../../../db/index.ts';
 import { copyRows } from '../../../db/copy.ts';
 import type { GusuModule } from '../../../module.ts';
+import { engineOf } from '../../workflow/index.ts';
+import { populationApi, populationPolicy } from './api.ts';
+import { populationRegistry } from './registry.ts';
 import { linkCommand } from '../linkage/index.ts';
 
 // segments (declared filters as SQL for insert ... select) and the attributes a notice needs
 export * from './segment.ts';
+export { populationRegistry, projectPersons, readPerson, populationAccess, maskValue, PopulationError, type PersonView } from './registry.ts';
+export { populationPolicy, populationApi, DISPUTE_PROCESS } from './api.ts';
 
 export interface PersonInput {
   idNumber: string;
@@ -78,4 +83,12 @@ export const populationModule: GusuModule = {
   migrations: path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
   // `gusu link`: the record-linkage engine over CSV files (src/base/registries/linkage)
   commands: { link: linkCommand },
+  policies: populationPolicy,
+  internalRoutes(app, ctx) {
+    populationApi(app, ctx, () => engineOf(ctx));
+  },
+  async start(ctx) {
+    // the definition must load: a broken one stops start-up, naming the file and the problem
+    populationRegistry(ctx);
+  },
 };
