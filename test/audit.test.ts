@@ -558,7 +558,7 @@ test('gusu audit: bad arguments are usage errors; an unmigrated database is one 
   const bare = await createTestDatabase();
   try {
     await assert.rejects(command.run(['verify'], loadConfig({ DATABASE_URL: bare.url })), {
-      message: 'the audit log is not set up in this database (pending: audit/001_log): run `gusu migrate` first',
+      message: 'the audit log is not set up in this database: run `gusu migrate` first',
     });
   } finally {
     await bare.drop();

@@ -23,6 +23,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   dbPoolSize: number;
   jobConcurrency: number;
+  /** how often the base registries pull their sources from the exchange and publish life events (ms); 0: never */
+  registryBridgeMs: number;
   /** base64 of 32 bytes sealing private keys at rest; null: GUSU_DATA_DIR/master.key (created 0600) */
   masterKey: string | null;
   /** the public face's address as browsers see it (OIDC issuer = publicUrl + '/oidc'); null: http://HOST:PORT */
@@ -290,6 +292,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     shutdownTimeoutMs: int(env, 'GUSU_SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     dbPoolSize: int(env, 'GUSU_DB_POOL_SIZE', 10, 1, 500),
     jobConcurrency: int(env, 'GUSU_JOB_CONCURRENCY', 4, 0, 256),
+    registryBridgeMs: int(env, 'GUSU_REGISTRY_BRIDGE_MS', 2000, 0, 3_600_000),
     masterKey: masterKey(env, 'GUSU_MASTER_KEY'),
     publicUrl: baseUrl(env, 'GUSU_PUBLIC_URL'),
     internalUrl: baseUrl(env, 'GUSU_INTERNAL_URL'),

@@ -204,7 +204,7 @@ async function runInitdb(bin: Binaries, pgdata: string, creds: Credentials, user
   }
 }
 
-function startServer(bin: Binaries, pgdata: string, port: number, logFile: string, user: { uid: number; gid: number } | null): Promise<ChildProcess> {
+function startServer(bin: Binaries, pgdata: string, port: number, logFile: string, user: { uid: number; gid: number } | null, settings: Record<string, string> = {}): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const log = fs.openSync(logFile, 'a');
     const child = spawn(
@@ -217,6 +217,7 @@ function startServer(bin: Binaries, pgdata: string, port: number, logFile: strin
         '-c', 'unix_socket_directories=',
         '-c', 'max_connections=200',
         '-c', 'logging_collector=off',
+        ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
       ],
       { ...(user ?? {}), env: { ...process.env, LC_ALL: 'C.UTF-8' }, stdio: ['ignore', 'pipe', log] },
     );
@@ -267,7 +268,11 @@ export function findRunningEmbedded(dataDir: string): { url: string; pid: number
  * Initialises (first time) and starts the embedded server with its cluster in `dataDir/pg`, a random
  * password in `dataDir/pg-credentials.json` (0600) and a free loopback port; creates the database.
  */
-export async function startEmbedded(dataDir: string, log: (msg: string) => void = () => undefined): Promise<EmbeddedServer> {
+/**
+ * `settings`: extra server settings (-c name=value); the test suites turn durability off
+ * (fsync, synchronous_commit) for their throwaway clusters. The platform never passes any.
+ */
+export async function startEmbedded(dataDir: string, log: (msg: string) => void = () => undefined, opts: { settings?: Record<string, string> } = {}): Promise<EmbeddedServer> {
   const user = serverUser();
   const bin = user ? reachableBinaries(await binaries(), user) : await binaries();
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
@@ -297,7 +302,7 @@ export async function startEmbedded(dataDir: string, log: (msg: string) => void 
   if (user) fs.writeFileSync(logFile, '', { flag: 'a' }), fs.chownSync(logFile, user.uid, user.gid);
 
   const port = await freePort();
-  const child = await startServer(bin, pgdata, port, logFile, user);
+  const child = await startServer(bin, pgdata, port, logFile, user, opts.settings);
   let exited = false;
   child.once('exit', () => (exited = true));
   const base = `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${port}`;

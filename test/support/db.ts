@@ -24,7 +24,8 @@ async function server(): Promise<{ url: string; kind: 'embedded' | 'external' }>
   if (!embedded) {
     embeddedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gusu-test-'));
     fs.chmodSync(embeddedDir, 0o755); // the server runs as the postgres user when we are root
-    embedded = startEmbedded(embeddedDir);
+    // a throwaway cluster: no need to wait for the disk at every commit
+    embedded = startEmbedded(embeddedDir, undefined, { settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
     process.once('exit', () => fs.rmSync(embeddedDir, { recursive: true, force: true }));
   }
   return { url: (await embedded).url, kind: 'embedded' };
@@ -42,6 +43,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   await admin.query(`create database ${name}`);
+  // a throwaway database on a shared server too: commits need not wait for the disk
+  await admin.query(`alter database ${name} set synchronous_commit = off`);
   await admin.end();
   return {
     url: withDatabase(url, name),

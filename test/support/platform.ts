@@ -40,6 +40,8 @@ export async function startTestPlatform(env: Record<string, string> = {}, extraM
     LOG_LEVEL: 'silent',
     GUSU_DEMO_RESIDENTS: '300',
     GUSU_DEMO_ENTERPRISES: '100',
+    // the registries' exchange bridge adds a member and subscriptions: off unless a test turns it on
+    GUSU_REGISTRY_BRIDGE_MS: '0',
     ...env,
   });
   const platform = await startPlatform(config, { modules: [...MODULES, ...extraModules], ...(opts.resolveActor ? { resolveActor: opts.resolveActor } : {}) });

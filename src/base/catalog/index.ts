@@ -72,7 +72,10 @@ export async function reportLateEntries(ctx: Pick<ModuleContext, 'db'>, now = ne
 export const catalogModule: GusuModule = {
   name: 'catalog',
   migrations: fileURLToPath(new URL('./migrations', import.meta.url)),
-  policies: [...catalogPolicy, ...openCatalogPolicy, ...catalogPagePolicy],
+  // a getter: these files import each other through other modules, so the lists are read when the platform is composed
+  get policies() {
+    return [...catalogPolicy, ...openCatalogPolicy, ...catalogPagePolicy];
+  },
   provides: ['catalog'],
   commands: { catalog: catalogCommand },
   jobs: (ctx) => ({

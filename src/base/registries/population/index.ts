@@ -5,10 +5,14 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { Queryable } from '../../../db/index.ts';
 import { copyRows } from '../../../db/copy.ts';
-import type { GusuModule } from '../../../module.ts';
+import type { GusuModule, ModuleContext } from '../../../module.ts';
 import { engineOf } from '../../workflow/index.ts';
 import { populationApi, populationPolicy } from './api.ts';
-import { populationRegistry } from './registry.ts';
+import { populationRegistry, projectPersons } from './registry.ts';
+import { runBridge } from '../fusion/bridge.ts';
+import { enqueue } from '../../../db/index.ts';
+import { populationGovstackApi, populationGovstackPolicy } from './govstack.ts';
+import { populationPages, populationPagePolicy } from './pages.ts';
 import { linkCommand } from '../linkage/index.ts';
 
 // segments (declared filters as SQL for insert ... select) and the attributes a notice needs
@@ -78,17 +82,42 @@ export async function personCountsByCounty(db: Queryable): Promise<{ countyCode:
   return rows.map((r) => ({ countyCode: r.county_code, persons: r.persons, synthetic: r.synthetic }));
 }
 
+export const BRIDGE_JOB = 'population.bridge';
+
+/** the next run of the exchange bridge (one per slot: several processes do not pile runs up) */
+async function scheduleBridge(ctx: Pick<ModuleContext, 'db' | 'config'>, delayMs = ctx.config.registryBridgeMs): Promise<void> {
+  const every = Math.max(ctx.config.registryBridgeMs, 1);
+  const at = new Date(Date.now() + delayMs);
+  await enqueue(ctx.db, BRIDGE_JOB, {}, { runAt: at, uniqueKey: `${BRIDGE_JOB}:${Math.floor(at.getTime() / every)}`, maxAttempts: 1 });
+}
+
 export const populationModule: GusuModule = {
   name: 'population',
   migrations: path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
   // `gusu link`: the record-linkage engine over CSV files (src/base/registries/linkage)
   commands: { link: linkCommand },
-  policies: populationPolicy,
+  // a getter: these files import each other through other modules, so the lists are read when the platform is composed
+  get policies() {
+    return [...populationPolicy, ...populationGovstackPolicy, ...populationPagePolicy];
+  },
   internalRoutes(app, ctx) {
     populationApi(app, ctx, () => engineOf(ctx));
+    populationGovstackApi(app, ctx);
+    populationPages(app, ctx, () => engineOf(ctx));
   },
+  jobs: (ctx) => ({
+    [BRIDGE_JOB]: async () => {
+      try {
+        const r = await runBridge(ctx, populationRegistry(ctx), { project: projectPersons });
+        if (r.fused || r.published) ctx.log.info(r, 'population registry: sources fused, life events published');
+      } finally {
+        if (ctx.config.registryBridgeMs > 0) await scheduleBridge(ctx);
+      }
+    },
+  }),
   async start(ctx) {
     // the definition must load: a broken one stops start-up, naming the file and the problem
     populationRegistry(ctx);
+    if (ctx.config.registryBridgeMs > 0) await scheduleBridge(ctx, 5_000);
   },
 };
