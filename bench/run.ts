@@ -12,6 +12,7 @@ const SCENARIOS: Record<string, { summary: string; load: () => Promise<ScenarioM
   exchange: { summary: 'signed messages/s end to end (publish, durable, delivered, acknowledged) and p50/p99 latency at a fixed offered load, ECDSA and SM2 batch-signed, beside the same rows inserted into one table in the same batch sizes', load: () => import('./exchange.ts') },
   workflow: { summary: 'process instances started and task completions (transitions)/s with latency, beside plain row inserts and updates at the same concurrency', load: () => import('./workflow.ts') },
   catalog: { summary: 'catalog search queries/s and p99 over 100,000 synthetic entries (a mix of Chinese queries: exact, filtered, a character missing, extra or wrong, rare, common, deep page), beside a primary-key lookup at the same concurrency', load: () => import('./catalog.ts') },
+  population: { summary: 'source records fused/s into the population registry (户籍 load, then eight departments\' updates) and golden-record lookups/s by ID number with p99, beside COPY of the same rows and a primary-key select, with CPU and time per statement', load: () => import('./population.ts') },
 };
 
 class UsageError extends Error {}

@@ -154,3 +154,27 @@ test('the catalog scenario, reduced: search queries per second beside a primary-
     await database?.drop();
   }
 });
+
+test('the population scenario, reduced: source records fused per second and golden-record lookups beside COPY and a primary-key select, each figure positive', ONCE, async () => {
+  const database = process.env.TEST_DATABASE_URL ? await createTestDatabase() : null;
+  try {
+    const r = await bench(['population', '--quick'], { BENCH_PERSONS: '2000', BENCH_SECONDS: '0.5', BENCH_ROUNDS: '1', ...(database ? { BENCH_DATABASE_URL: database.url } : {}) });
+    const figures = lastFigures(r, 'population');
+    const headline = ['fused_per_s', 'fused_ratio', 'lookups_per_s', 'lookup_p99_ms', 'lookup_ratio'];
+    const keys = [
+      ...headline,
+      ...['persons', 'source_records', 'load_fused_per_s', 'mix_fused_per_s', 'baseline_copy_per_s', 'lookup_p50_ms', 'baseline_lookups_per_s', 'baseline_lookup_p99_ms'],
+      ...['batched_lookups_per_s', 'batched_lookup_p99_ms', 'wal_bytes_per_record', 'baseline_wal_bytes_per_record'],
+      // CPU by party: read from /proc, where the embedded server always is
+      ...['node_cpu_ms_per_batch', 'pg_cpu_ms_per_batch', 'baseline_node_cpu_ms_per_batch', 'baseline_pg_cpu_ms_per_batch'],
+    ];
+    assert.deepEqual(Object.keys(figures).sort(), [...keys].sort());
+    for (const k of keys) assert.ok(typeof figures[k] === 'number' && Number.isFinite(figures[k]) && figures[k]! > 0, `${k} = ${figures[k]}`);
+    assert.equal(figures.persons, 2000);
+    assert.ok(figures.source_records! > 2 * 2000, 'the 户籍 load and the other departments’ records');
+    assert.ok(figures.lookup_p50_ms! <= figures.lookup_p99_ms!, 'p50 ≤ p99');
+    assert.match(r.stdout, /checked: 2,000 golden records/, 'the results were checked');
+  } finally {
+    await database?.drop();
+  }
+});

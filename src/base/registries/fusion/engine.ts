@@ -231,25 +231,45 @@ export async function ingest(
   return db.tx(async (q) => {
     if (rejected.length) {
       await q.query(
-        `insert into fusion.rejected (registry, source, record_id, reason, data) select $1, $2, x.record_id, x.reason, x.data from json_to_recordset($3::json) as x(record_id text, reason text, data jsonb)`,
+        `insert into fusion.rejected (registry, source, record_id, reason, data) select $1, $2, x.record_id, x.reason, x.data from jsonb_to_recordset($3::jsonb) as x(record_id text, reason text, data jsonb)`,
         [name, source, JSON.stringify(rejected.map((r) => ({ record_id: r.recordId, reason: r.reason.slice(0, 1000), data: records[r.index] ?? null })))],
       );
     }
     if (unkeyed.length) {
       await q.query(
-        `insert into fusion.unlinked (registry, source, record_id, observed_at, data) select $1, $2, x.record_id, x.observed_at, x.data from json_to_recordset($3::json) as x(record_id text, observed_at timestamptz, data jsonb)`,
+        `insert into fusion.unlinked (registry, source, record_id, observed_at, data) select $1, $2, x.record_id, x.observed_at, x.data from jsonb_to_recordset($3::jsonb) as x(record_id text, observed_at timestamptz, data jsonb)`,
         [name, source, JSON.stringify(unkeyed.map((m) => ({ record_id: m.recordId, observed_at: m.observedAt, data: m.values })))],
       );
     }
     const result: IngestResult = { accepted: keyed.length + unkeyed.length, rejected, unlinked: unkeyed.length, created: 0, updated: 0, conflicts: 0, events: 0 };
     if (!keyed.length) return result;
+    return { ...result, ...(await fuseMapped(q, reg, keyed, now, hooks)) };
+  });
+}
+
+/**
+ * Folds mapped records that have their key (from any sources) into their golden records, inside the
+ * caller's transaction: source records stored, golden records locked, folded and written, conflicts
+ * queued, life events put in the outbox, the projection hook run.
+ */
+export async function fuseMapped(
+  q: Queryable,
+  reg: CompiledRegistry,
+  keyed: readonly Extract<Mapped, { ok: true }>[],
+  now: Date,
+  hooks: IngestHooks = {},
+): Promise<Pick<IngestResult, 'created' | 'updated' | 'conflicts' | 'events'>> {
+  const name = reg.def.registry;
+  const result = { created: 0, updated: 0, conflicts: 0, events: 0 };
+  if (!keyed.length) return result;
+  {
     await q.query(
       `insert into fusion.source_record (registry, source, record_id, key, observed_at, received_at, data)
-       select $1, $2, x.record_id, x.key, x.observed_at, $3, x.data from json_to_recordset($4::json) as x(record_id text, key text, observed_at timestamptz, data jsonb)`,
-      [name, source, now, JSON.stringify(keyed.map((m) => ({ record_id: m.recordId, key: m.key, observed_at: m.observedAt, data: m.values })))],
+       select $1, x.source, x.record_id, x.key, x.observed_at, $2, x.data from jsonb_to_recordset($3::jsonb) as x(source text, record_id text, key text, observed_at timestamptz, data jsonb)`,
+      [name, now, JSON.stringify(keyed.map((m) => ({ source: m.source, record_id: m.recordId, key: m.key, observed_at: m.observedAt, data: m.values })))],
     );
     const keys = [...new Set(keyed.map((m) => m.key!))];
-    const { rows } = await q.query<{ key: string; record: Golden }>(`select key, record from fusion.golden where registry = $1 and key = any($2::text[]) order by key for update`, [name, keys]);
+    const { rows } = await q.query<{ key: string; record: Golden }>(`select g.key, g.record from unnest($2::text[]) as k(key) join fusion.golden g on g.registry = $1 and g.key = k.key order by g.key for update of g`, [name, keys]);
     const before = new Map(rows.map((r) => [r.key, r.record]));
     const after = new Map<string, Golden>();
     const changedFields = new Map<string, Set<string>>();
@@ -257,7 +277,8 @@ export async function ingest(
     for (const m of keyed) {
       const key = m.key!;
       let g = after.get(key);
-      if (!g) after.set(key, (g = structuredClone(before.get(key) ?? {})));
+      // a shallow copy is enough: survive() replaces a field's object, never changes it
+      if (!g) after.set(key, (g = { ...(before.get(key) ?? {}) }));
       const r = survive(reg, g, m);
       if (r.changed.length) {
         let set = changedFields.get(key);
@@ -269,7 +290,7 @@ export async function ingest(
     const changed = [...after.entries()].filter(([k]) => !before.has(k) || changedFields.has(k));
     if (changed.length) {
       await q.query(
-        `insert into fusion.golden (registry, key, record) select $1, x.key, x.record from json_to_recordset($2::json) as x(key text, record jsonb)
+        `insert into fusion.golden (registry, key, record) select $1, x.key, x.record from jsonb_to_recordset($2::jsonb) as x(key text, record jsonb)
          on conflict (registry, key) do update set record = excluded.record, version = fusion.golden.version + 1, updated_at = now()`,
         [name, JSON.stringify(changed.map(([key, record]) => ({ key, record })))],
       );
@@ -278,7 +299,7 @@ export async function ingest(
     result.updated = changed.length - result.created;
     if (conflicts.length) {
       const r = await q.query(
-        `insert into fusion.conflict (registry, key, field, winner, challenger) select $1, x.key, x.field, x.winner, x.challenger from json_to_recordset($2::json) as x(key text, field text, winner jsonb, challenger jsonb)
+        `insert into fusion.conflict (registry, key, field, winner, challenger) select $1, x.key, x.field, x.winner, x.challenger from jsonb_to_recordset($2::jsonb) as x(key text, field text, winner jsonb, challenger jsonb)
          on conflict do nothing`,
         [name, JSON.stringify(conflicts)],
       );
@@ -287,14 +308,14 @@ export async function ingest(
     const events = changed.flatMap(([key, g]) => lifeEvents(reg, before.get(key) ?? null, g, [...(changedFields.get(key) ?? [])]).map((e) => ({ key, ...e })));
     if (events.length) {
       await q.query(
-        `insert into fusion.event (registry, key, type, field, before, after) select $1, x.key, x.type, x.field, x.before, x.after from json_to_recordset($2::json) as x(key text, type text, field text, before jsonb, after jsonb)`,
+        `insert into fusion.event (registry, key, type, field, before, after) select $1, x.key, x.type, x.field, x.before, x.after from jsonb_to_recordset($2::jsonb) as x(key text, type text, field text, before jsonb, after jsonb)`,
         [name, JSON.stringify(events.map((e) => ({ ...e, before: e.before === undefined ? null : e.before, after: e.after })))],
       );
       result.events = events.length;
     }
     if (hooks.project && changed.length) await hooks.project(q, changed.map(([key, golden]) => ({ key, golden, created: !before.has(key) })));
     return result;
-  });
+  }
 }
 
 export async function getGolden(q: Queryable, reg: CompiledRegistry, key: string): Promise<{ record: Golden; version: number; createdAt: Date; updatedAt: Date } | null> {
