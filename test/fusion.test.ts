@@ -16,6 +16,8 @@ import {
   mapRecord,
   markDisputed,
   resolveConflict,
+  linkPending,
+  decideUnlinked,
   sourceRecords,
   type CompiledRegistry,
 } from '../src/base/registries/fusion/index.ts';
@@ -172,5 +174,34 @@ describe('fusion', () => {
     );
     assert.equal(await count(), n);
     assert.equal(await getGolden(db, reg, id3), null);
+  });
+
+  it('links a record without an ID number to its person, or leaves it waiting', async () => {
+    const db = tp.platform.ctx.db;
+    const id4 = makeIdNumber('320508', '20261101', '135');
+    await ingest(db, reg, 'ga-hukou', [hukou(id4, { name: '陈小明', birthDate: '2026-11-01', changeDate: '2026-11-05' })]);
+    await ingest(db, reg, 'wjw-birth', [
+      { certificateNo: 'O320500099', newbornName: '陈小明', gender: 'M', date: '2026-11-01' },
+      { certificateNo: 'O320500100', newbornName: '欧阳无名', gender: 'F', date: '1901-01-01' },
+    ]);
+    const run = await linkPending(db, reg, {});
+    assert.ok(run.linked + run.review >= 1, JSON.stringify(run));
+    assert.ok(run.unmatched >= 1, 'a birth certificate with no person yet waits');
+    const row = (await db.query<{ id: string; status: string; linked_key: string | null; candidates: { key: string }[] | null }>(`select id, status, linked_key, candidates from fusion.unlinked where record_id = 'O320500099'`)).rows[0]!;
+    if (row.status === 'review') {
+      assert.ok(row.candidates!.some((c) => c.key === id4));
+      const d = await db.tx((q) => decideUnlinked(q, reg, Number(row.id), id4, 'clerk-1'));
+      assert.equal(d.status, 'linked');
+      const remembered = await db.query(`select 1 from fusion.review_decision where registry = 'population' and decision->>'decision' = 'match'`);
+      assert.equal(remembered.rowCount, 1, 'the clerk\'s decision is remembered');
+    } else {
+      assert.equal(row.status, 'linked');
+      assert.equal(row.linked_key, id4);
+    }
+    const recs = await sourceRecords(db, reg, id4);
+    assert.ok(recs.some((r) => r.source === 'wjw-birth' && r.recordId === 'O320500099'), 'the birth certificate joined the person\'s history');
+    const other = (await db.query<{ id: string; status: string }>(`select id, status from fusion.unlinked where record_id = 'O320500100'`)).rows[0]!;
+    assert.equal(other.status, 'new');
+    await assert.rejects(db.tx((q) => decideUnlinked(q, reg, Number(other.id), makeIdNumber('320505', '19700101', '999'), 'clerk-1')), /no population record/);
   });
 });

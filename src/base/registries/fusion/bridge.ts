@@ -10,6 +10,7 @@ import { openKey, sealKey } from '../../identity/ca/keystore.ts';
 import type { Alg } from '../../identity/crypto/index.ts';
 import { ack, exchangeOf, publish, pull, registerMember, saveResource, signBatch, subscribe, ExchangeError, type ExchangeRuntime, type UnsignedEvent } from '../../exchange/index.ts';
 import { ingest, type IngestHooks } from './engine.ts';
+import { linkPending, type LinkRun } from './linking.ts';
 import type { CompiledRegistry } from './model.ts';
 
 const ALG: Alg = 'ecdsa-p256-sha256';
@@ -98,6 +99,12 @@ export async function runBridge(ctx: ModuleContext, reg: CompiledRegistry, hooks
   }
   if (reg.def.eventResource) out.published = await publishEvents(ctx, rt, reg, me);
   return out;
+}
+
+/** One run of a registry's background work: link what arrived without a key, then the exchange bridge. */
+export async function runRegistry(ctx: ModuleContext, reg: CompiledRegistry, hooks: IngestHooks = {}): Promise<BridgeRun & { linked: LinkRun }> {
+  const linked = await linkPending(ctx.db, reg, { hooks });
+  return { ...(await runBridge(ctx, reg, hooks)), linked };
 }
 
 async function publishEvents(ctx: ModuleContext, rt: ExchangeRuntime, reg: CompiledRegistry, me: Member): Promise<number> {

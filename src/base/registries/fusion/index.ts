@@ -8,6 +8,7 @@ import type { GusuModule } from '../../../module.ts';
 export * from './model.ts';
 export * from './engine.ts';
 export * from './steward.ts';
+export { linkPending, decideUnlinked, dbReviewStore, LINK_THRESHOLD, type LinkRun } from './linking.ts';
 
 export const fusionModule: GusuModule = {
   name: 'fusion',

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { profileFail, readProfileFile, type Department } from '../../../config/profile.ts';
+import { isKnownField } from '../linkage/index.ts';
 
 const Name = Type.String({ pattern: '^[a-z][A-Za-z0-9]{0,63}$' });
 const Id = Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$' });
@@ -80,6 +81,8 @@ export const RegistrySchema = Type.Object(
     /** field -> source ids, most authoritative first; a group [a, b] ranks equally (recency decides); "*" is every other source */
     survivorship: Type.Record(Name, Type.Array(Type.Union([Id, Type.Literal('*'), Type.Array(Id, { minItems: 2 })]), { minItems: 1 })),
     events: Type.Optional(Type.Array(EventRuleSchema, { maxItems: 50 })),
+    /** registry field -> the linkage engine's canonical field (full_name, birth_date, sex, address, phone, …), for records without a key */
+    linkage: Type.Optional(Type.Record(Name, Type.String({ pattern: '^[a-z_]+$|^extra\\.[A-Za-z0-9_-]{1,64}$' }))),
     /** the catalog entry that governs reads of the registry: its items are the fields a department may read under its grant */
     catalogEntry: Type.Optional(Type.String({ pattern: '^[1-3][0-9]{5}([0-9]{2})?/[0-9]{6}$' })),
     /** the exchange resource the registry publishes life events on */
@@ -130,6 +133,10 @@ export function compileRegistry(def: RegistryDefinition, departments: ReadonlySe
     rank.set(f, m);
   }
   for (const f of Object.keys(def.survivorship)) if (f !== '*' && !def.fields[f]) problems.push(`survivorship: ${f} is not a field`);
+  for (const [f, to] of Object.entries(def.linkage ?? {})) {
+    if (!def.fields[f]) problems.push(`linkage: ${f} is not a field`);
+    if (!isKnownField(to)) problems.push(`linkage.${f}: ${to} is not a field of the linkage engine`);
+  }
   for (const [i, e] of (def.events ?? []).entries()) {
     if (!def.fields[e.field]) problems.push(`events[${i}].field: ${e.field} is not a field`);
     for (const s of e.sources ?? []) if (!sources.has(s)) problems.push(`events[${i}].sources: no source ${s}`);

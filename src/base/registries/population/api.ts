@@ -11,7 +11,7 @@ import { auditActorOf } from '../../identity/index.ts';
 import { allow, type Actor } from '../../identity/policy.ts';
 import { canWorkOn, completeTask, startInstance, type Engine } from '../../workflow/index.ts';
 import { registerServiceHandler } from '../../workflow/handlers.ts';
-import { answerDispute, FusionError, getConflict, ingest, listConflicts, loadRegistry, markDisputed, resolveConflict, sourceRecords, type CompiledRegistry } from '../fusion/index.ts';
+import { answerDispute, decideUnlinked, FusionError, getConflict, ingest, listConflicts, loadRegistry, markDisputed, resolveConflict, sourceRecords, type CompiledRegistry } from '../fusion/index.ts';
 import { isSteward, maskValue, populationAccess, populationRegistry, PopulationError, projectPersons, readPerson } from './registry.ts';
 
 export const DISPUTE_PROCESS = 'population.dispute';
@@ -235,6 +235,30 @@ export function populationApi(app: FastifyInstance, ctx: ModuleContext, engine: 
       await completeTask(engine(), { taskId: t.id, outcome: b.outcome, variables: { correctedValue: b.outcome === 'correct' ? (b.value as string) : null, answeredBy: auditActorOf(req.actor).id } }, req.actor);
       reply.code(202);
       return { accepted: true, conflict: id };
+    },
+  );
+
+  app.post(
+    '/api/v1/population/unlinked/:id/decide',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'A clerk decides a record waiting for review: the person it belongs to (key), or none of the candidates (null). The decision is remembered for the pairs',
+        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        body: Type.Object({ key: Type.Union([IdNumber, Type.Null()]), note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false }),
+      },
+      config: { action: 'population-steward:resolve' },
+    },
+    async (req) => {
+      const id = Number((req.params as { id: number }).id);
+      const { key } = req.body as { key: string | null };
+      try {
+        const r = await ctx.db.tx((q) => decideUnlinked(q, reg(), id, key ? key.toUpperCase() : null, auditActorOf(req.actor).id, { project: projectPersons }));
+        await appendAudit(ctx.db, { actor: auditActorOf(req.actor), action: 'population.unlinked.decide', resource: { type: 'population-unlinked', id: String(id) }, ...(r.key ? { subject: r.key } : {}), outcome: 'ok', requestId: req.id, details: { status: r.status } });
+        return r;
+      } catch (err) {
+        return sendError(err);
+      }
     },
   );
 

@@ -9,7 +9,7 @@ import type { GusuModule, ModuleContext } from '../../../module.ts';
 import { engineOf } from '../../workflow/index.ts';
 import { populationApi, populationPolicy } from './api.ts';
 import { populationRegistry, projectPersons } from './registry.ts';
-import { runBridge } from '../fusion/bridge.ts';
+import { runRegistry } from '../fusion/bridge.ts';
 import { enqueue } from '../../../db/index.ts';
 import { populationGovstackApi, populationGovstackPolicy } from './govstack.ts';
 import { populationPages, populationPagePolicy } from './pages.ts';
@@ -108,8 +108,8 @@ export const populationModule: GusuModule = {
   jobs: (ctx) => ({
     [BRIDGE_JOB]: async () => {
       try {
-        const r = await runBridge(ctx, populationRegistry(ctx), { project: projectPersons });
-        if (r.fused || r.published) ctx.log.info(r, 'population registry: sources fused, life events published');
+        const r = await runRegistry(ctx, populationRegistry(ctx), { project: projectPersons });
+        if (r.fused || r.published || r.linked.linked || r.linked.review) ctx.log.info(r, 'population registry: sources fused, records linked, life events published');
       } finally {
         if (ctx.config.registryBridgeMs > 0) await scheduleBridge(ctx);
       }
