@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
-import { makeIdNumber } from '../src/base/codes/index.ts';
+import { makeIdNumber, makeUscc } from '../src/base/codes/index.ts';
 import {
   answerDispute,
   compileRegistry,
@@ -203,5 +203,33 @@ describe('fusion', () => {
     const other = (await db.query<{ id: string; status: string }>(`select id, status from fusion.unlinked where record_id = 'O320500100'`)).rows[0]!;
     assert.equal(other.status, 'new');
     await assert.rejects(db.tx((q) => decideUnlinked(q, reg, Number(other.id), makeIdNumber('320505', '19700101', '999'), 'clerk-1')), /no population record/);
+  });
+
+  it('is the same engine for the legal-entity registry: credit codes checked (GB 32100), sources fused, lifecycle events', async () => {
+    const db = tp.platform.ctx.db;
+    const le = loadRegistry(DEFAULT_PROFILE_DIR, 'legal-entity');
+    const uscc = makeUscc('9', '1', '320505', '12345678');
+    const bad = uscc.slice(0, 17) + (uscc[17] === '0' ? '1' : '0');
+    const reg1 = await ingest(db, le, 'scjg-registration', [
+      { recordId: 'E1', uscc, name: '苏州合成科技有限公司', entType: '有限责任公司', legalRep: '周合成', registeredCapital: 500, establishDate: '2021-06-01', address: '苏州工业园区星湖街1号（合成）', divisionCode: '320571', change: 'established', changeDate: '2021-06-01' },
+      { recordId: 'E2', uscc: bad, name: '坏代码公司' },
+    ]);
+    assert.equal(reg1.created, 1);
+    assert.match(reg1.rejected[0]!.reason, /GB 32100/);
+    assert.equal(reg1.events, 1, 'establishment');
+    const tax = await ingest(db, le, 'sw-tax', [{ recordId: 'T1', uscc, taxpayerName: '苏州合成科技有限公司', grade: 'B', evaluatedDate: '2025-04-01' }]);
+    assert.equal(tax.conflicts, 0, 'the same name from tax is no conflict');
+    const court = await ingest(db, le, 'zy-defaulter', [{ caseNo: '(2026)苏05执1号', uscc, listed: true, publishedDate: '2026-10-10' }]);
+    assert.equal(court.events, 1);
+    const g = (await getGolden(db, le, uscc))!;
+    assert.equal(g.record.taxCreditGrade!.v, 'B');
+    assert.equal(g.record.judgmentDefaulter!.v, true);
+    assert.equal(g.record.judgmentDefaulter!.s, 'zy-defaulter');
+    const ev = await db.query<{ type: string }>(`select type from fusion.event where registry = 'legal-entity' order by seq`);
+    assert.deepEqual(ev.rows.map((r) => r.type), ['established', 'defaulter-listed']);
+    const dereg = await ingest(db, le, 'scjg-registration', [{ recordId: 'E1b', uscc, change: 'deregistered', changeDate: '2026-11-01' }]);
+    assert.deepEqual((await db.query<{ type: string }>(`select type from fusion.event where registry = 'legal-entity' order by seq`)).rows.map((r) => r.type).slice(2), ['deregistered']);
+    assert.equal(dereg.events, 1);
+    assert.equal((await goldenAsOf(db, le, uscc, new Date(Date.now() - 60_000)))?.status?.v ?? 'active', 'active');
   });
 });

@@ -172,6 +172,8 @@ export function lifeEvents(reg: CompiledRegistry, before: Golden | null, after: 
       if (rule.onCreate) out.push({ type: rule.type, field: rule.field, before: null, after: now });
       continue;
     }
+    // a creation rule (onCreate without `becomes`: birth, establishment) does not fire again on later changes
+    if (rule.onCreate && !rule.becomes) continue;
     if (!changed.includes(rule.field)) continue;
     const was = before[rule.field]?.v ?? null;
     if (rule.becomes && !rule.becomes.includes(String(now))) continue;
