@@ -2,7 +2,7 @@
 // `gusu demo`. One transaction: a crash mid-load leaves the database as it was.
 import type { CityProfile } from '../config/profile.ts';
 import { getSetting, setSetting, type Db } from '../db/index.ts';
-import { deletePersonsFromSource, loadPersons } from '../base/registries/population/index.ts';
+import { deletePersonsFromSource, loadPersons } from '../base/registries/population/persons.ts';
 import { deleteEntitiesFromSource, loadEntities } from '../base/registries/legal-entity/index.ts';
 import type { GusuModule } from '../module.ts';
 import { generateEnterprises, generateResidents, SYNTHETIC_NOTICE } from './generator.ts';

@@ -10,7 +10,7 @@ import { HttpProblem, problem } from '../../http/problems.ts';
 import type { ModuleContext } from '../../module.ts';
 import type { Actor } from '../identity/policy.ts';
 import { appendAudit } from '../audit/index.ts';
-import { SegmentError } from '../registries/population/index.ts';
+import { SegmentError } from '../registries/population/segment.ts';
 import { getContact, listMailbox, openMessage, setContact, EMAIL, PHONE } from './mailbox.ts';
 import {
   channelCounts,

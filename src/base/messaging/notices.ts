@@ -18,7 +18,7 @@ import { copyRows } from '../../db/copy.ts';
 import type { Lang } from '../../http/i18n.ts';
 import { appendAudit, type AuditActor } from '../audit/index.ts';
 import { EXTERNAL_CHANNEL_SUBSCRIBERS_SQL } from '../identity/index.ts';
-import { checkSegment, countSegment, segmentBoundaries, segmentSql, SegmentError, type SegmentFilter } from '../registries/population/index.ts';
+import { checkSegment, countSegment, segmentBoundaries, segmentSql, SegmentError, type SegmentFilter } from '../registries/population/segment.ts';
 import { EXTERNAL_CHANNELS, type ChannelAdapter, type ExternalChannelId, type OutgoingMessage } from './channels.ts';
 import { knownOwners, ownerKey, ownerKeyOfCode, recipientAttributes, RecipientError, unknownReason, type RecipientRef } from './recipients.ts';
 import { checkTemplateInput, checkVars, getTemplate, pick, renderHtml, renderText, TemplateError, type Template, type Texts } from './templates.ts';

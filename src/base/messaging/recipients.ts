@@ -8,7 +8,7 @@ import type { Queryable } from '../../db/index.ts';
 import type { Lang } from '../../http/i18n.ts';
 import type { Actor } from '../identity/policy.ts';
 import { findAccountById } from '../identity/index.ts';
-import { existingIdNumbers, personAttributes } from '../registries/population/index.ts';
+import { existingIdNumbers, personAttributes } from '../registries/population/segment.ts';
 import { entityAttributes } from '../registries/legal-entity/index.ts';
 
 export type RecipientRef = { idNumber: string } | { uscc: string } | { staffAccountId: string };

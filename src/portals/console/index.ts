@@ -7,7 +7,7 @@ import { allow, type Actor, type Policy } from '../../base/identity/policy.ts';
 import { divisionByCode, type CityProfile } from '../../config/profile.ts';
 import { jobCounts, type Db } from '../../db/index.ts';
 import { demoStatus, type DemoLoad } from '../../demo/index.ts';
-import { personCountsByCounty } from '../../base/registries/population/index.ts';
+import { personCountsByCounty } from '../../base/registries/population/persons.ts';
 import { entityCountsByCounty } from '../../base/registries/legal-entity/index.ts';
 import { html, type Html } from '../../http/html.ts';
 import { requestLang, tr, type Lang } from '../../http/i18n.ts';

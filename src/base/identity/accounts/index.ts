@@ -5,7 +5,7 @@
 import type { Db, Queryable } from '../../../db/index.ts';
 import { appendAudit, type AuditActor } from '../../audit/index.ts';
 import { checkIdNumber } from '../../codes/index.ts';
-import { findPersonByIdNumber } from '../../registries/population/index.ts';
+import { findPersonByIdNumber } from '../../registries/population/persons.ts';
 import type { Actor, RoleGrant } from '../policy.ts';
 import type { Text } from '../../../http/i18n.ts';
 import { hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
