@@ -7,6 +7,7 @@ import { engineOf } from '../../workflow/index.ts';
 import { populationApi, populationPolicy } from './api.ts';
 import { populationRegistry, projectPersons } from './registry.ts';
 import { runRegistry } from '../fusion/bridge.ts';
+import { seedDemoRegistry } from './demo.ts';
 import { enqueue } from '../../../db/index.ts';
 import { populationGovstackApi, populationGovstackPolicy } from './govstack.ts';
 import { populationPages, populationPagePolicy } from './pages.ts';
@@ -45,6 +46,10 @@ export const populationModule: GusuModule = {
   jobs: (ctx) => ({
     [BRIDGE_JOB]: async () => {
       try {
+        if (ctx.config.demo) {
+          const n = await seedDemoRegistry(ctx);
+          if (n) ctx.log.info({ fused: n }, 'population registry: the demo residents fused (synthetic)');
+        }
         const r = await runRegistry(ctx, populationRegistry(ctx), { project: projectPersons });
         if (r.fused || r.published || r.linked.linked || r.linked.review) ctx.log.info(r, 'population registry: sources fused, records linked, life events published');
       } finally {
