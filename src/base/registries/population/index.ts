@@ -9,7 +9,6 @@ import { populationRegistry, projectPersons } from './registry.ts';
 import { runRegistry } from '../fusion/bridge.ts';
 import { seedDemoRegistry } from './demo.ts';
 import { enqueue } from '../../../db/index.ts';
-import { populationGovstackApi, populationGovstackPolicy } from './govstack.ts';
 import { populationPages, populationPagePolicy } from './pages.ts';
 import { linkCommand } from '../linkage/index.ts';
 
@@ -36,11 +35,10 @@ export const populationModule: GusuModule = {
   commands: { link: linkCommand },
   // a getter: these files import each other through other modules, so the lists are read when the platform is composed
   get policies() {
-    return [...populationPolicy, ...populationGovstackPolicy, ...populationPagePolicy];
+    return [...populationPolicy, ...populationPagePolicy];
   },
   internalRoutes(app, ctx) {
     populationApi(app, ctx, () => engineOf(ctx));
-    populationGovstackApi(app, ctx);
     populationPages(app, ctx, () => engineOf(ctx));
   },
   jobs: (ctx) => ({
