@@ -413,7 +413,13 @@ async function pending(n: NodeProc, target: string): Promise<number> {
 
 // Three platform processes are the slowest file of the suite: it runs in the embedded pass (each node
 // its own database on the test server); the PostgreSQL pass skips it to keep CI within its budget.
-const ONCE = { skip: process.env.TEST_DATABASE_URL ? 'run in the embedded pass (three processes; CI time budget)' : false };
+const ONCE = {
+  skip: process.env.TEST_DATABASE_URL
+    ? 'run in the embedded pass (three processes; CI time budget)'
+    : process.env.GUSU_TEST_FEDERATION_ALONE
+      ? '.ci/run runs it alone after the suite (it kills processes and measures order under load)'
+      : false,
+};
 
 before(async () => {
   if (ONCE.skip) return;
